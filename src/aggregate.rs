@@ -1,0 +1,103 @@
+//! Folding pages of export tasks into the figures the exporter serves.
+//!
+//! An [`Aggregate`] keeps a few numbers per status, never the tasks themselves, so its size does
+//! not grow with the number of export tasks in the account.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_applicationdiscovery::types::ExportInfo;
+
+/// The statuses ADS documents; each is always present in a snapshot, with 0 when no task has it.
+pub const KNOWN_STATUSES: [&str; 3] = ["FAILED", "IN_PROGRESS", "SUCCEEDED"];
+
+/// Count and request-time range of the tasks with one status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusSummary {
+    pub count: u64,
+    /// Oldest `exportRequestTime`, epoch seconds (`None` when no task of this status has one).
+    pub oldest_request: Option<f64>,
+    /// Newest `exportRequestTime`, epoch seconds.
+    pub newest_request: Option<f64>,
+}
+
+/// What one complete collection saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    /// By raw status value: the three known statuses, plus any value ADS sends that the SDK
+    /// does not know.
+    pub by_status: BTreeMap<String, StatusSummary>,
+    /// Tasks whose `isTruncated` is true.
+    pub truncated: u64,
+    /// Pages the collection read.
+    pub pages: u64,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        let by_status = KNOWN_STATUSES.iter().map(|s| ((*s).to_owned(), StatusSummary::default())).collect();
+        Aggregate { by_status, truncated: 0, pages: 0 }
+    }
+}
+
+impl Aggregate {
+    /// Adds one task. A request time of `None` (or the SDK's default of 0 for a missing field)
+    /// counts the task without touching the time range.
+    pub fn add(&mut self, status: &str, request_time: Option<f64>, truncated: bool) {
+        let summary = match self.by_status.get_mut(status) {
+            Some(summary) => summary,
+            None => self.by_status.entry(status.to_owned()).or_default(),
+        };
+        summary.count += 1;
+        if let Some(time) = request_time.filter(|t| t.is_finite() && *t > 0.0) {
+            summary.oldest_request = Some(summary.oldest_request.map_or(time, |t| t.min(time)));
+            summary.newest_request = Some(summary.newest_request.map_or(time, |t| t.max(time)));
+        }
+        self.truncated += u64::from(truncated);
+    }
+
+    /// Adds one `DescribeExportTasks` page.
+    pub fn add_page(&mut self, exports: &[ExportInfo]) {
+        self.pages += 1;
+        for export in exports {
+            let time = export.export_request_time().as_secs_f64();
+            self.add(export.export_status().as_str(), Some(time), export.is_truncated());
+        }
+    }
+
+    /// All tasks seen.
+    pub fn total(&self) -> u64 {
+        self.by_status.values().map(|s| s.count).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_statuses_are_always_present() {
+        let aggregate = Aggregate::default();
+        assert_eq!(aggregate.by_status.len(), 3);
+        assert!(aggregate.by_status.values().all(|s| s.count == 0 && s.oldest_request.is_none()));
+    }
+
+    #[test]
+    fn keeps_counts_ranges_and_unknown_statuses() {
+        let mut aggregate = Aggregate::default();
+        aggregate.add("SUCCEEDED", Some(200.0), false);
+        aggregate.add("SUCCEEDED", Some(100.0), true);
+        aggregate.add("SUCCEEDED", Some(300.0), false);
+        aggregate.add("CANCELLED", Some(50.0), false);
+        aggregate.add("FAILED", Some(0.0), false);
+        let succeeded = &aggregate.by_status["SUCCEEDED"];
+        assert_eq!(
+            (succeeded.count, succeeded.oldest_request, succeeded.newest_request),
+            (3, Some(100.0), Some(300.0))
+        );
+        assert_eq!(aggregate.by_status["CANCELLED"].count, 1);
+        let failed = &aggregate.by_status["FAILED"];
+        assert_eq!((failed.count, failed.oldest_request), (1, None), "a missing request time is not a time");
+        assert_eq!(aggregate.truncated, 1);
+        assert_eq!(aggregate.total(), 5);
+    }
+}

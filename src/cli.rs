@@ -1,0 +1,327 @@
+//! Command-line flags (each also read from an `ADS_EXPORTER_...` environment variable) and their
+//! validation into a [`Config`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+use crate::config::{AwsSettings, CollectorSettings, Config, DEFAULT_PORT, LogFormat, LogSettings, WebSettings};
+use crate::simulator::Fault;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ads_exporter",
+    version,
+    about = "Prometheus exporter for AWS Application Discovery Service export tasks",
+    long_about = "Prometheus exporter for AWS Application Discovery Service (ADS) export tasks.\n\n\
+        A background collector pages through all export tasks with DescribeExportTasks on an \
+        interval; /metrics serves the last result and never calls AWS. Credentials come from the \
+        standard AWS chain (environment, profile, SSO, web identity, ECS, instance metadata).\n\n\
+        Run with --demo to collect from a built-in ADS simulator instead of AWS."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
+    pub collector: CollectorArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Collect from a built-in ADS simulator on loopback instead of AWS, with static
+    /// credentials: live, changing metrics without an AWS account.
+    #[arg(long, env = "ADS_EXPORTER_DEMO")]
+    pub demo: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the ADS simulator alone: an AWS JSON 1.1 endpoint for the AWS CLI, SDKs and tests.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Web")]
+pub struct WebArgs {
+    /// Address to serve on (repeatable; `:PORT` means all interfaces).
+    #[arg(long = "web.listen-address", env = "ADS_EXPORTER_WEB_LISTEN_ADDRESS", value_name = "ADDR",
+          default_value = ":10237", value_parser = parse_listen_address, value_delimiter = ',')]
+    pub listen_addresses: Vec<SocketAddr>,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", env = "ADS_EXPORTER_WEB_TELEMETRY_PATH", value_name = "PATH",
+          default_value = "/metrics", value_parser = parse_telemetry_path)]
+    pub telemetry_path: String,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Collector")]
+pub struct CollectorArgs {
+    /// Time between the starts of two collections (e.g. 90s, 5m).
+    #[arg(long = "collector.interval", env = "ADS_EXPORTER_COLLECTOR_INTERVAL", value_name = "DURATION",
+          default_value = "60s", value_parser = parse_positive_duration)]
+    pub interval: Duration,
+    /// A collection that takes longer is abandoned and counted as failed.
+    #[arg(long = "collector.timeout", env = "ADS_EXPORTER_COLLECTOR_TIMEOUT", value_name = "DURATION",
+          default_value = "45s", value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+    /// Export tasks per DescribeExportTasks page (1-100).
+    #[arg(long = "collector.page-size", env = "ADS_EXPORTER_COLLECTOR_PAGE_SIZE", value_name = "N",
+          default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub page_size: i32,
+    /// Only these export ids (repeatable; exportIds).
+    #[arg(long = "filter.export-id", env = "ADS_EXPORTER_FILTER_EXPORT_ID", value_name = "ID",
+          value_delimiter = ',', value_parser = parse_non_empty, help_heading = "Filters")]
+    pub export_ids: Vec<String>,
+    /// Only exports of these agents (repeatable; the agentIds filter with condition EQUALS).
+    #[arg(long = "filter.agent-id", env = "ADS_EXPORTER_FILTER_AGENT_ID", value_name = "ID",
+          value_delimiter = ',', value_parser = parse_non_empty, help_heading = "Filters")]
+    pub agent_ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "AWS")]
+pub struct AwsArgs {
+    /// AWS region (default: the standard chain: AWS_REGION, then the profile).
+    #[arg(long = "aws.region", env = "ADS_EXPORTER_AWS_REGION", value_name = "REGION", value_parser = parse_non_empty)]
+    pub region: Option<String>,
+    /// Profile of the shared AWS config and credentials files (default: AWS_PROFILE, then `default`).
+    #[arg(long = "aws.profile", env = "ADS_EXPORTER_AWS_PROFILE", value_name = "NAME", value_parser = parse_non_empty)]
+    pub profile: Option<String>,
+    /// Send ADS calls to this endpoint instead of AWS's (http or https URL).
+    #[arg(long = "aws.endpoint-url", env = "ADS_EXPORTER_AWS_ENDPOINT_URL", value_name = "URL", value_parser = parse_endpoint_url)]
+    pub endpoint_url: Option<Url>,
+    /// Attempts per AWS call, the first included (1-10); the SDK retries throttling, 5xx and
+    /// network errors with jittered exponential backoff.
+    #[arg(long = "aws.max-attempts", env = "ADS_EXPORTER_AWS_MAX_ATTEMPTS", value_name = "N",
+          default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogArgs {
+    /// Log level (error, warn, info, debug, trace) or tracing filter directives.
+    #[arg(long = "log.level", env = "ADS_EXPORTER_LOG_LEVEL", value_name = "LEVEL", default_value = "info",
+          value_parser = parse_log_level)]
+    pub level: String,
+    /// Log line format, written to standard error.
+    #[arg(long = "log.format", env = "ADS_EXPORTER_LOG_FORMAT", value_name = "FORMAT", default_value = "logfmt")]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to serve the ADS API on.
+    #[arg(long, env = "ADS_SIMULATOR_LISTEN", default_value = "127.0.0.1:10238", value_parser = parse_listen_address)]
+    pub listen: SocketAddr,
+    /// Finished export tasks to start with, spread over the last 30 days.
+    #[arg(long, default_value_t = 250)]
+    pub tasks: usize,
+    /// Keep the population still instead of starting and finishing exports over time.
+    #[arg(long = "static")]
+    pub still: bool,
+    /// Seed for the simulator's random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The Migration Hub home region; StartExportTask signed for another region fails.
+    #[arg(long, default_value = "us-west-2", value_parser = parse_non_empty)]
+    pub home_region: String,
+    /// Inject a fault: throttle, malformed, http:STATUS, slow:DURATION, or a modeled error code
+    /// such as AuthorizationErrorException.
+    #[arg(long, value_name = "FAULT")]
+    pub fault: Option<Fault>,
+    /// Apply the fault to each request with this probability (default: every request).
+    #[arg(long, value_name = "P", requires = "fault", value_parser = parse_probability)]
+    pub fault_probability: Option<f64>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `HOST:PORT`, `[V6]:PORT` or `:PORT` (all IPv4 interfaces).
+pub fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = value.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| format!("'{value}' has no valid port"))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    if let Some((host, port)) = value.rsplit_once(':')
+        && host == "localhost"
+    {
+        let port: u16 = port.parse().map_err(|_| format!("'{value}' has no valid port"))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    Err(format!("'{value}' is not an address: expected IP:PORT, [IPv6]:PORT or :PORT"))
+}
+
+pub fn parse_telemetry_path(value: &str) -> Result<String, String> {
+    let bad = |why: &str| Err(format!("'{value}' {why}"));
+    match value {
+        v if !v.starts_with('/') => bad("must start with /"),
+        "/" | "/-/healthy" | "/-/ready" => bad("is taken by another endpoint"),
+        v if v.contains(['?', '#', ' ']) => bad("must be a plain path"),
+        v => Ok(v.to_owned()),
+    }
+}
+
+/// A human duration (`90s`, `5m`, `1h30m`) greater than zero.
+pub fn parse_positive_duration(value: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(value).map_err(|e| format!("'{value}' is not a duration like 90s or 5m: {e}"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(duration)
+}
+
+pub fn parse_endpoint_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("'{value}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("'{value}' must be an http:// or https:// URL with a host"));
+    }
+    Ok(url)
+}
+
+pub fn parse_log_level(value: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(value)
+        .map(|_| value.to_owned())
+        .map_err(|e| format!("'{value}' is not a level or filter: {e}"))
+}
+
+fn parse_non_empty(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() { Err("must not be empty".to_owned()) } else { Ok(value.to_owned()) }
+}
+
+fn parse_probability(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("'{value}' is not a probability between 0 and 1")),
+    }
+}
+
+impl Cli {
+    /// The configuration of the exporter (not of `simulate`).
+    pub fn config(&self) -> Config {
+        let mut aws = AwsSettings {
+            region: self.aws.region.clone(),
+            profile: self.aws.profile.clone(),
+            endpoint_url: self.aws.endpoint_url.clone(),
+            max_attempts: self.aws.max_attempts,
+            static_credentials: None,
+        };
+        if self.demo {
+            aws.region.get_or_insert_with(|| "us-west-2".to_owned());
+            aws.static_credentials = Some(crate::aws::demo_credentials());
+        }
+        Config {
+            web: WebSettings {
+                listen_addresses: self.web.listen_addresses.clone(),
+                telemetry_path: self.web.telemetry_path.clone(),
+            },
+            collector: CollectorSettings {
+                interval: self.collector.interval,
+                timeout: self.collector.timeout,
+                page_size: self.collector.page_size,
+                export_ids: self.collector.export_ids.clone(),
+                agent_ids: self.collector.agent_ids.clone(),
+            },
+            aws,
+            log: LogSettings { level: self.log.level.clone(), format: self.log.format },
+            demo: self.demo,
+        }
+    }
+}
+
+/// A clap error as one line that names the flag, for everything but `--help` and `--version`.
+pub fn one_line_error(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    format!("ads_exporter: {message}")
+}
+
+const _: () = assert!(DEFAULT_PORT < 9100 || DEFAULT_PORT > 9999);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ads_exporter").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_default_listen_address_uses_the_default_port() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.web.listen_addresses, vec![SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))]);
+        let config = cli.config();
+        assert_eq!(config.collector.interval, Duration::from_secs(60));
+        assert_eq!(config.collector.page_size, 100);
+        assert!(config.aws.static_credentials.is_none());
+    }
+
+    #[test]
+    fn parses_durations_addresses_and_repeated_filters() {
+        let cli = parse(&[
+            "--collector.interval=5m",
+            "--collector.timeout",
+            "90s",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.listen-address",
+            "[::1]:8080",
+            "--filter.agent-id",
+            "a",
+            "--filter.agent-id",
+            "b",
+            "--filter.export-id=e1,e2",
+        ])
+        .unwrap();
+        let config = cli.config();
+        assert_eq!(config.collector.interval, Duration::from_secs(300));
+        assert_eq!(config.collector.timeout, Duration::from_secs(90));
+        assert_eq!(config.web.listen_addresses.len(), 2);
+        assert_eq!(config.collector.agent_ids, ["a", "b"]);
+        assert_eq!(config.collector.export_ids, ["e1", "e2"]);
+    }
+
+    #[test]
+    fn bad_values_name_their_flag_on_one_line() {
+        for (args, flag) in [
+            (&["--collector.interval", "0s"][..], "--collector.interval"),
+            (&["--collector.page-size", "0"], "--collector.page-size"),
+            (&["--collector.page-size", "101"], "--collector.page-size"),
+            (&["--web.listen-address", "nowhere"], "--web.listen-address"),
+            (&["--aws.endpoint-url", "ftp://x"], "--aws.endpoint-url"),
+            (&["--aws.endpoint-url", "not a url"], "--aws.endpoint-url"),
+            (&["--log.level", "loud=="], "--log.level"),
+            (&["--web.telemetry-path", "metrics"], "--web.telemetry-path"),
+        ] {
+            let error = parse(args).unwrap_err();
+            let line = one_line_error(&error);
+            assert!(line.contains(flag), "{line:?} does not name {flag}");
+            assert!(!line.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn demo_mode_brings_a_region_and_static_credentials() {
+        let config = parse(&["--demo"]).unwrap().config();
+        assert_eq!(config.aws.region.as_deref(), Some("us-west-2"));
+        assert!(config.aws.static_credentials.is_some());
+    }
+
+    #[test]
+    fn listen_address_forms() {
+        assert_eq!(parse_listen_address(":9"), Ok(SocketAddr::from(([0, 0, 0, 0], 9))));
+        assert_eq!(parse_listen_address("localhost:9"), Ok(SocketAddr::from(([127, 0, 0, 1], 9))));
+        assert!(parse_listen_address(":x").is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! Wiring: start the collector(s) and the web server from a [`Config`], and stop them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::Timeouts;
+use crate::collector::{Target, TargetState};
+use crate::config::Config;
+use crate::error::Error;
+use crate::http::Web;
+use crate::metrics::{CollectorMetrics, TaskMetrics};
+use crate::serve::Limits;
+use crate::simulator::{Evolution, Population, RunningSimulator, Simulator, SimulatorConfig};
+
+/// How long shutdown waits for the collector and in-flight scrapes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A running exporter.
+pub struct Exporter {
+    /// The addresses it serves on (with real ports where the config said port 0).
+    pub addrs: Vec<SocketAddr>,
+    /// The collector's published state, for tests.
+    pub target: Arc<TargetState>,
+    /// The in-process simulator of demo mode.
+    pub simulator: Option<(Arc<Simulator>, RunningSimulator)>,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Exporter {
+    /// Binds the listen addresses, builds the AWS client and starts collecting and serving.
+    pub async fn start(mut config: Config) -> Result<Exporter, Error> {
+        let simulator = if config.demo { Some(start_demo_simulator().await?) } else { None };
+        if let Some((_, running)) = &simulator {
+            config.aws.endpoint_url = Some(running.endpoint_url().parse().expect("a loopback URL"));
+        }
+        let mut listeners = Vec::new();
+        for &addr in &config.web.listen_addresses {
+            let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?;
+            listeners.push(listener);
+        }
+        let addrs = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+
+        let registry = Registry::new();
+        crate::metrics::register_build_and_process(&registry)?;
+        let metrics = CollectorMetrics::new(&registry)?;
+        let client =
+            crate::aws::client(&config.aws, Timeouts::for_collection(config.collector.timeout), metrics.api.clone())
+                .await?;
+        let state = Arc::new(TargetState::new(metrics));
+        registry.register(Box::new(TaskMetrics::new(state.snapshot.clone())))?;
+
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(Target::new(client, config.collector.clone(), state.clone()).run(cancel.clone()));
+        let web =
+            Arc::new(Web { registry, telemetry_path: config.web.telemetry_path.clone(), targets: vec![state.clone()] });
+        for listener in listeners {
+            let web = web.clone();
+            let handler = move |request| web.clone().handle(request);
+            let stop = cancel.clone();
+            tasks.spawn(crate::serve::serve(
+                listener,
+                handler,
+                Limits::default(),
+                async move { stop.cancelled().await },
+            ));
+        }
+        if let Some(endpoint) = &config.aws.endpoint_url {
+            tracing::info!(%endpoint, "sending ADS calls to a custom endpoint");
+        }
+        Ok(Exporter { addrs, target: state, simulator, cancel, tasks })
+    }
+
+    /// The first address's base URL, for tests.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addrs[0])
+    }
+
+    /// Stops the collector, drains in-flight requests and waits at most a bounded time.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), drain).await.is_err() {
+            tracing::warn!("shutdown took too long; stopping anyway");
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// The simulator of demo mode: a month of history, exports starting and ending every few
+/// seconds, and one stuck export.
+async fn start_demo_simulator() -> Result<(Arc<Simulator>, RunningSimulator), Error> {
+    let evolution = Evolution::default();
+    let seed = rand::random();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let population = Population::demo(250, crate::metrics::unix_now(), &evolution, &mut rng);
+    let config = SimulatorConfig { evolution: Some(evolution), seed, ..SimulatorConfig::default() };
+    let simulator = Simulator::new(population, config);
+    let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Simulator)?;
+    tracing::info!(endpoint = %running.endpoint_url(), "demo mode: collecting from the built-in ADS simulator");
+    Ok((simulator, running))
+}

@@ -1,0 +1,107 @@
+//! The `ads_exporter` binary: parse flags, then run the exporter or the simulator until SIGINT
+//! or SIGTERM.
+
+use std::process::ExitCode;
+
+use ads_exporter::cli::{Cli, Command, SimulateArgs, one_line_error};
+use ads_exporter::config::LogSettings;
+use ads_exporter::exporter::Exporter;
+use ads_exporter::simulator::{Evolution, FaultPlan, Population, Schedule, Simulator, SimulatorConfig};
+use clap::Parser;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("{}", one_line_error(&error));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ads_exporter: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Some(Command::Simulate(args)) => simulate(args).await,
+            None => run(&cli).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ads_exporter: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> Result<(), String> {
+    let config = cli.config();
+    ads_exporter::logging::init(&config.log).map_err(|e| e.to_string())?;
+    let exporter = Exporter::start(config).await.map_err(|e| e.to_string())?;
+    for addr in &exporter.addrs {
+        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "serving metrics");
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    exporter.shutdown().await;
+    Ok(())
+}
+
+async fn simulate(args: &SimulateArgs) -> Result<(), String> {
+    ads_exporter::logging::init(&LogSettings { level: args.log.level.clone(), format: args.log.format })
+        .map_err(|e| e.to_string())?;
+    let evolution = Evolution::default();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(args.seed);
+    let population = Population::demo(args.tasks, ads_exporter::metrics::unix_now(), &evolution, &mut rng);
+    let config = SimulatorConfig {
+        home_region: args.home_region.clone(),
+        evolution: (!args.still).then_some(evolution),
+        seed: args.seed,
+    };
+    let simulator = Simulator::new(population, config);
+    if let Some(fault) = &args.fault {
+        let schedule = args.fault_probability.map_or(Schedule::Always, Schedule::Probability);
+        simulator.set_fault(Some(FaultPlan { fault: fault.clone(), schedule }));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (--listen): {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The address on standard output, so a script or test can find a port-0 simulator.
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, "ADS simulator serving");
+    simulator.serve(listener, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,118 @@
+//! Faults the simulator can inject, for tests and for demos of how the exporter copes.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::wire::ApiError;
+
+/// One kind of misbehaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// HTTP 400 `ThrottlingException` ("Rate exceeded"); the SDK retries it.
+    Throttle,
+    /// A modeled ADS error by its code, with the status ADS uses for it.
+    Error(String),
+    /// A bare HTTP status with a non-JSON body, as a load balancer in the way would send.
+    Http(u16),
+    /// The correct answer, but only after this long (or as soon as the fault is changed).
+    Slow(Duration),
+    /// HTTP 200 with a body that is not valid JSON.
+    Malformed,
+}
+
+/// The modeled errors of ADS and their HTTP status codes.
+pub const MODELED_ERRORS: &[(&str, u16)] = &[
+    ("AuthorizationErrorException", 400),
+    ("InvalidParameterException", 400),
+    ("InvalidParameterValueException", 400),
+    ("HomeRegionNotSetException", 400),
+    ("OperationNotPermittedException", 400),
+    ("ServerInternalErrorException", 500),
+];
+
+impl Fault {
+    /// The error response this fault answers with, if it answers with one.
+    pub fn error(&self) -> Option<ApiError> {
+        match self {
+            Fault::Throttle => Some(ApiError::new(400, "ThrottlingException", "Rate exceeded")),
+            Fault::Error(code) => {
+                let status = MODELED_ERRORS.iter().find(|(c, _)| c == code).map_or(400, |(_, s)| *s);
+                Some(ApiError::new(status, code, format!("Simulated {code}")))
+            }
+            Fault::Http(_) | Fault::Slow(_) | Fault::Malformed => None,
+        }
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    /// `throttle`, `malformed`, `http:503`, `slow:5s`, or a modeled error code such as
+    /// `AuthorizationErrorException`.
+    fn from_str(s: &str) -> Result<Fault, String> {
+        let usage = "expected throttle, malformed, http:STATUS, slow:DURATION or a modeled error code";
+        match s.split_once(':') {
+            None if s == "throttle" => Ok(Fault::Throttle),
+            None if s == "malformed" => Ok(Fault::Malformed),
+            None if MODELED_ERRORS.iter().any(|(code, _)| *code == s) => Ok(Fault::Error(s.to_owned())),
+            Some(("http", status)) => match status.parse::<u16>() {
+                Ok(code @ 400..=599) => Ok(Fault::Http(code)),
+                _ => Err(format!("'{status}' is not an HTTP error status (400-599)")),
+            },
+            Some(("slow", duration)) => humantime::parse_duration(duration)
+                .map(Fault::Slow)
+                .map_err(|e| format!("'{duration}' is not a duration: {e}")),
+            _ => Err(format!("unknown fault '{s}': {usage}")),
+        }
+    }
+}
+
+/// When an active fault applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    /// To every request until it is cleared.
+    Always,
+    /// To the next N requests.
+    Times(u32),
+    /// To each request with this probability.
+    Probability(f64),
+}
+
+/// A fault and when it applies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultPlan {
+    pub fault: Fault,
+    pub schedule: Schedule,
+}
+
+impl FaultPlan {
+    pub fn always(fault: Fault) -> FaultPlan {
+        FaultPlan { fault, schedule: Schedule::Always }
+    }
+
+    pub fn times(fault: Fault, n: u32) -> FaultPlan {
+        FaultPlan { fault, schedule: Schedule::Times(n) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fault_specs() {
+        assert_eq!("throttle".parse(), Ok(Fault::Throttle));
+        assert_eq!("http:503".parse(), Ok(Fault::Http(503)));
+        assert_eq!("slow:2s".parse(), Ok(Fault::Slow(Duration::from_secs(2))));
+        assert_eq!("HomeRegionNotSetException".parse(), Ok(Fault::Error("HomeRegionNotSetException".into())));
+        assert!("http:200".parse::<Fault>().is_err());
+        assert!("explode".parse::<Fault>().unwrap_err().contains("unknown fault 'explode'"));
+    }
+
+    #[test]
+    fn modeled_errors_carry_their_status() {
+        let internal = Fault::Error("ServerInternalErrorException".into()).error().unwrap();
+        assert_eq!(internal.status.as_u16(), 500);
+        assert_eq!(Fault::Throttle.error().unwrap().code, "ThrottlingException");
+    }
+}

@@ -1,0 +1,163 @@
+//! AWS JSON 1.1 on the wire: request and response bodies of the operations the simulator
+//! serves, and error responses as ADS sends them.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode, header};
+use serde::{Deserialize, Serialize};
+
+use super::model::{SUCCEEDED, Task};
+
+/// The `X-Amz-Target` prefix of every ADS operation.
+pub const TARGET_PREFIX: &str = "AWSPoseidonService_V2015_11_01.";
+/// The content type of every request and response.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// `{name, values, condition}`: the only name ADS knows is `agentIds`, the only condition `EQUALS`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExportFilter {
+    pub name: String,
+    pub values: Vec<String>,
+    pub condition: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeExportTasksRequest {
+    pub export_ids: Option<Vec<String>>,
+    pub filters: Option<Vec<ExportFilter>>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartExportTaskRequest {
+    pub export_data_format: Option<Vec<String>>,
+    pub filters: Option<Vec<ExportFilter>>,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    pub preferences: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportInfo<'a> {
+    pub export_id: &'a str,
+    pub export_status: &'a str,
+    pub status_message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configurations_download_url: Option<String>,
+    pub export_request_time: f64,
+    pub is_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_start_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_end_time: Option<f64>,
+}
+
+impl<'a> From<&'a Task> for ExportInfo<'a> {
+    fn from(task: &'a Task) -> Self {
+        ExportInfo {
+            export_id: &task.export_id,
+            export_status: &task.status,
+            status_message: &task.status_message,
+            configurations_download_url: (task.status == SUCCEEDED)
+                .then(|| format!("https://discovery-exports.s3.amazonaws.com/{}/export.zip", task.export_id)),
+            export_request_time: task.request_time,
+            is_truncated: task.is_truncated,
+            requested_start_time: task.requested_start_time,
+            requested_end_time: task.requested_end_time,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeExportTasksResponse<'a> {
+    pub exports_info: Vec<ExportInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// An error as ADS answers it: a status, an error code (`__type`) and a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_value(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, "InvalidParameterValueException", message)
+    }
+
+    pub fn serialization(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, "SerializationException", message)
+    }
+
+    pub fn into_response(self, request_id: &str) -> Response<Full<Bytes>> {
+        let body = serde_json::json!({ "__type": self.code, "message": self.message });
+        let mut response = json_response(self.status, body.to_string(), request_id);
+        if let Ok(value) = header::HeaderValue::from_str(&self.code) {
+            response.headers_mut().insert("x-amzn-ErrorType", value);
+        }
+        response
+    }
+}
+
+/// A response with the AWS JSON content type and a request id.
+pub fn json_response(status: StatusCode, body: impl Into<Bytes>, request_id: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(value) = header::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-RequestId", value);
+    }
+    response
+}
+
+/// The region and service of a SigV4 `Authorization` header's credential scope.
+pub fn credential_scope(authorization: &str) -> Option<(&str, &str)> {
+    let rest = authorization.strip_prefix("AWS4-HMAC-SHA256")?.trim_start();
+    let credential = rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential="))?;
+    // AKID/20261128/us-west-2/discovery/aws4_request
+    let mut parts = credential.split('/');
+    let (_key, _date, region, service, terminator) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (terminator == "aws4_request").then_some((region, service))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_credential_scope() {
+        let header = "AWS4-HMAC-SHA256 Credential=AKID/20261128/us-west-2/discovery/aws4_request, SignedHeaders=host, Signature=ab";
+        assert_eq!(credential_scope(header), Some(("us-west-2", "discovery")));
+        assert_eq!(credential_scope("Bearer x"), None);
+        assert_eq!(credential_scope("AWS4-HMAC-SHA256 Credential=AKID/20261128/us-west-2"), None);
+    }
+
+    #[test]
+    fn serializes_timestamps_as_numbers_and_omits_absent_fields() {
+        let task = Task::new("export-1", "IN_PROGRESS", 1_700_000_000.5);
+        let json = serde_json::to_value(ExportInfo::from(&task)).unwrap();
+        assert_eq!(json["exportRequestTime"], serde_json::json!(1_700_000_000.5));
+        assert!(json.get("configurationsDownloadUrl").is_none());
+        assert!(json.get("requestedStartTime").is_none());
+        let done = Task::new("export-2", SUCCEEDED, 1.0);
+        assert!(serde_json::to_value(ExportInfo::from(&done)).unwrap()["configurationsDownloadUrl"].is_string());
+    }
+}
