@@ -15,7 +15,7 @@ use aws_sdk_applicationdiscovery::operation::start_export_task::StartExportTaskE
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{Error as ErasedError, FinalizerInterceptorContextRef};
-use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
@@ -86,9 +86,11 @@ pub async fn client(settings: &AwsSettings, timeouts: Timeouts, api: ApiMetrics)
 /// service sent one (`ThrottlingException`), else `timeout`, `dispatch` (no response: DNS,
 /// connection refused or reset), `response` (a response that could not be read or parsed) or
 /// `unknown` (an error response without a code, such as a bare 502).
-pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> String {
+pub fn error_code<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> String {
     match error {
-        SdkError::ServiceError(service) => service.err().code().unwrap_or("unknown").to_owned(),
+        SdkError::ServiceError(service) => {
+            service.err().code().unwrap_or_else(|| uncoded(service.raw().status().is_success())).to_owned()
+        }
         SdkError::TimeoutError(_) => "timeout".to_owned(),
         SdkError::DispatchFailure(failure) if failure.is_timeout() => "timeout".to_owned(),
         SdkError::DispatchFailure(_) => "dispatch".to_owned(),
@@ -97,7 +99,13 @@ pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> String 
     }
 }
 
-fn attempt_error_code(error: &OrchestratorError<ErasedError>) -> String {
+/// An error without an AWS error code: a success status whose body could not be parsed is a
+/// bad `response`, anything else (a bare 502 from a proxy) is `unknown`.
+fn uncoded(success_status: bool) -> &'static str {
+    if success_status { "response" } else { "unknown" }
+}
+
+fn attempt_error_code(error: &OrchestratorError<ErasedError>, response: Option<&HttpResponse>) -> String {
     if let Some(operation) = error.as_operation_error() {
         let code = if let Some(e) = operation.downcast_ref::<DescribeExportTasksError>() {
             e.code()
@@ -106,7 +114,7 @@ fn attempt_error_code(error: &OrchestratorError<ErasedError>) -> String {
         } else {
             None
         };
-        return code.unwrap_or("unknown").to_owned();
+        return code.unwrap_or_else(|| uncoded(response.is_some_and(|r| r.status().is_success()))).to_owned();
     }
     let code = if error.is_timeout_error() {
         "timeout"
@@ -144,7 +152,7 @@ impl Intercept for CountAttempts {
         let operation = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
         self.api.request(operation);
         if let Some(Err(error)) = context.output_or_error() {
-            self.api.error(operation, &attempt_error_code(error));
+            self.api.error(operation, &attempt_error_code(error, context.response()));
         }
         Ok(())
     }

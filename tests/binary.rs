@@ -1,0 +1,205 @@
+//! The `ads_exporter` binary as a user runs it: flags, environment variables, demo mode, the
+//! `simulate` subcommand, signals; and `promtool check metrics` on real scrapes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ads_exporter::simulator::{FAILED, SUCCEEDED, Task};
+use common::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_ads_exporter");
+
+/// The binary with a clean AWS environment: no instance metadata, no shared config files.
+fn command() -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION");
+    command
+}
+
+/// Kills the child when a test fails half-way.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary and reads its standard error until a line contains `marker`; returns the
+/// text after `marker` up to the next space.
+fn start_and_read(mut command: Command, marker: &str, from_stdout: bool) -> (Running, String) {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the binary starts");
+    let stream: Box<dyn std::io::Read + Send> =
+        if from_stdout { Box::new(child.stdout.take().unwrap()) } else { Box::new(child.stderr.take().unwrap()) };
+    let mut lines = BufReader::new(stream).lines();
+    let found = loop {
+        let line = lines.next().expect("the binary printed what it listens on").unwrap();
+        if let Some((_, rest)) = line.split_once(marker) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the stream so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Running(child), found)
+}
+
+fn promtool_check_metrics(text: &str) {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (Debian package prometheus)");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    let findings = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && findings.trim().is_empty(), "promtool check metrics found: {findings}");
+}
+
+fn wait_for_exit(running: &mut Running, within: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the process did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_flags_exit_non_zero_with_one_line_naming_the_flag() {
+    for (args, flag) in [
+        (&["--collector.interval", "0"][..], "--collector.interval"),
+        (&["--collector.page-size", "0"], "--collector.page-size"),
+        (&["--collector.page-size", "101"], "--collector.page-size"),
+        (&["--web.listen-address", "300.1.1.1:80"], "--web.listen-address"),
+        (&["--aws.endpoint-url", "localhost:4566"], "--aws.endpoint-url"),
+        (&["--log.format", "xml"], "--log.format"),
+    ] {
+        let output = command().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+    let output = command().env("ADS_EXPORTER_COLLECTOR_PAGE_SIZE", "500").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--collector.page-size"));
+}
+
+#[test]
+fn help_groups_the_flags_and_names_their_environment_variables() {
+    let output = command().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for heading in ["Web:", "Collector:", "Filters:", "AWS:", "Logging:"] {
+        assert!(help.contains(heading), "--help has no {heading} group");
+    }
+    for variable in ["ADS_EXPORTER_WEB_LISTEN_ADDRESS", "ADS_EXPORTER_COLLECTOR_INTERVAL", "ADS_EXPORTER_AWS_REGION", "ADS_EXPORTER_DEMO"] {
+        assert!(help.contains(variable), "--help does not name {variable}");
+    }
+    assert!(help.contains("[default: :10237]"));
+}
+
+#[test]
+fn a_missing_region_is_a_clear_start_up_error() {
+    let output = command()
+        .args(["--web.listen-address", "127.0.0.1:0", "--aws.endpoint-url", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("no AWS region: set --aws.region"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_serves_live_metrics_and_stops_on_sigterm() {
+    let mut demo = command();
+    demo.args(["--demo", "--web.listen-address", "127.0.0.1:0", "--collector.interval", "1s", "--log.format", "json"]);
+    let (mut running, addr) = start_and_read(demo, "\"addr\":\"", false);
+    let addr = addr.split('"').next().unwrap().to_owned();
+    let url = format!("http://{addr}/metrics");
+    let samples = wait_for("a demo collection", || async {
+        let samples = parse_samples(&get(&url).await.text());
+        (samples.get("ads_up") == Some(&1.0)).then_some(samples)
+    })
+    .await;
+    let succeeded = value(&samples, "ads_export_tasks{status=\"SUCCEEDED\"}");
+    assert!(succeeded > 100.0, "the demo has a month of history: {succeeded}");
+    assert!(value(&samples, "ads_export_task_oldest_request_age_seconds{status=\"IN_PROGRESS\"}") >= 3.0 * 3600.0 - 60.0);
+    promtool_check_metrics(&get(&url).await.text());
+
+    let pid = running.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::task::block_in_place(|| wait_for_exit(&mut running, Duration::from_secs(15)));
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulate_subcommand_serves_an_exporter_configured_by_environment() {
+    let mut simulate = command();
+    simulate.args(["simulate", "--listen", "127.0.0.1:0", "--tasks", "321", "--static"]);
+    let (_simulator, endpoint) = start_and_read(simulate, "listening on ", true);
+
+    let mut exporter = command();
+    exporter
+        .env("ADS_EXPORTER_WEB_LISTEN_ADDRESS", "127.0.0.1:0")
+        .env("ADS_EXPORTER_AWS_ENDPOINT_URL", &endpoint)
+        .env("ADS_EXPORTER_AWS_REGION", "eu-west-1")
+        .env("ADS_EXPORTER_COLLECTOR_PAGE_SIZE", "50")
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret");
+    let (mut running, addr) = start_and_read(exporter, "addr=", false);
+    let url = format!("http://{addr}/metrics");
+    let samples = wait_for("a collection", || async {
+        let samples = parse_samples(&get(&url).await.text());
+        (samples.get("ads_up") == Some(&1.0)).then_some(samples)
+    })
+    .await;
+    let total: f64 = ["SUCCEEDED", "FAILED", "IN_PROGRESS"]
+        .iter()
+        .map(|s| value(&samples, &format!("ads_export_tasks{{status=\"{s}\"}}")))
+        .sum();
+    // 321 finished exports, one stuck and three running.
+    assert_eq!(total, 325.0);
+    assert_eq!(value(&samples, "ads_collection_pages"), 7.0);
+
+    let pid = running.0.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = tokio::task::block_in_place(|| wait_for_exit(&mut running, Duration::from_secs(15)));
+    assert!(status.success(), "SIGINT is a clean exit: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_accepts_a_scrape_with_every_metric() {
+    let tasks = vec![
+        Task::new("export-1", SUCCEEDED, 1_700_000_000.0).truncated(),
+        Task::new("export-2", FAILED, 1_700_000_100.0),
+        Task::new("export-3", "CANCELLED", 1_700_000_200.0),
+    ];
+    let (simulator, running) = simulator(tasks).await;
+    simulator.set_fault(Some(ads_exporter::simulator::FaultPlan::times(ads_exporter::simulator::Fault::Throttle, 1)));
+    let mut config = config(&running.endpoint_url());
+    config.collector.interval = Duration::from_millis(100);
+    let exporter = exporter(config).await;
+    let samples = scrape_until(&exporter, "a failure and then a success", |s| {
+        s.get("ads_up") == Some(&1.0) && s.get("ads_collection_failures_total") >= Some(&1.0)
+    })
+    .await;
+    assert!(samples.contains_key("ads_api_errors_total{code=\"ThrottlingException\",operation=\"DescribeExportTasks\"}"));
+    assert!(samples.contains_key("ads_export_tasks{status=\"CANCELLED\"}"));
+    promtool_check_metrics(&get(&exporter.url("/metrics")).await.text());
+    exporter.shutdown().await;
+}

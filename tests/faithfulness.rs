@@ -1,0 +1,119 @@
+//! boto3, a client written apart from the Rust SDK, against the simulator: it must page, parse
+//! and raise the modeled exceptions as it would against AWS. Needs `python3` with boto3
+//! (`.ci/run` installs it).
+
+mod common;
+
+use std::process::Command;
+
+use ads_exporter::simulator::{FAILED, Fault, FaultPlan, IN_PROGRESS, SUCCEEDED, Task};
+use common::*;
+use serde_json::Value;
+
+/// Runs the boto3 client in a blocking thread.
+async fn run_boto3(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/boto3_client.py"))
+            .args(&args)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .expect("python3 runs (install boto3 with pip)")
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs the boto3 client and parses its JSON.
+async fn boto3(args: Vec<String>) -> Value {
+    let output = run_boto3(args).await;
+    assert!(output.status.success(), "boto3 client failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the boto3 client prints JSON")
+}
+
+fn tasks() -> Vec<Task> {
+    (0..257)
+        .map(|i| {
+            let time = 1_700_000_000.0 + f64::from(i) * 3.5;
+            let status = [SUCCEEDED, FAILED, IN_PROGRESS][i as usize % 3];
+            let task = Task::new(format!("export-{i}"), status, time).with_agents(&[if i < 100 {
+                "agent-x"
+            } else {
+                "agent-y"
+            }]);
+            if i % 11 == 0 && status == SUCCEEDED { task.truncated() } else { task }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_pages_through_the_same_tasks() {
+    let tasks = tasks();
+    let (simulator, running) = simulator(tasks.clone()).await;
+    let result = boto3(vec![running.endpoint_url(), "page".into(), "40".into()]).await;
+    assert_eq!(result["pages"], 7, "257 tasks in pages of 40");
+    let got = result["tasks"].as_array().unwrap();
+    assert_eq!(got.len(), tasks.len());
+    for (task, info) in tasks.iter().zip(got) {
+        assert_eq!(info["exportId"], task.export_id.as_str());
+        assert_eq!(info["exportStatus"], task.status.as_str());
+        assert_eq!(info["statusMessage"], task.status_message.as_str());
+        assert_eq!(info["exportRequestTime"].as_f64().unwrap(), task.request_time);
+        assert_eq!(info["isTruncated"], task.is_truncated);
+        assert_eq!(info["hasDownloadUrl"], task.status == SUCCEEDED);
+    }
+    let requests = simulator.requests();
+    assert_eq!(requests.len(), 7);
+    assert!(requests.iter().all(|r| r.max_results == Some(40)));
+
+    let filtered = boto3(vec![running.endpoint_url(), "page".into(), "100".into(), "agent-x".into()]).await;
+    assert_eq!(filtered["tasks"].as_array().unwrap().len(), 100);
+    assert_eq!(simulator.requests().last().unwrap().agent_ids, ["agent-x"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_raises_the_modeled_exceptions() {
+    let (simulator, running) = simulator(tasks()).await;
+    for (code, status) in [
+        ("AuthorizationErrorException", 400),
+        ("InvalidParameterException", 400),
+        ("InvalidParameterValueException", 400),
+        ("HomeRegionNotSetException", 400),
+        ("ServerInternalErrorException", 500),
+    ] {
+        simulator.set_fault(Some(FaultPlan::times(Fault::Error(code.into()), 1)));
+        let result = boto3(vec![running.endpoint_url(), "error".into()]).await;
+        assert_eq!(result["code"], code);
+        assert_eq!(result["status"], status);
+        assert!(
+            result["modeled"].as_array().unwrap().contains(&Value::from(code)),
+            "{code} is a modeled exception: {result}"
+        );
+    }
+    simulator.set_fault(Some(FaultPlan::times(Fault::Throttle, 1)));
+    let throttled = boto3(vec![running.endpoint_url(), "error".into()]).await;
+    assert_eq!(throttled["code"], "ThrottlingException");
+    assert_eq!(throttled["status"], 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_starts_an_export() {
+    let (simulator, running) = simulator(Vec::new()).await;
+    let result = boto3(vec![running.endpoint_url(), "start".into(), "agent-z".into()]).await;
+    assert_eq!(result["status"], IN_PROGRESS);
+    assert_eq!(result["requestedStartTime"], 1_700_000_000.0);
+    let id = result["exportId"].as_str().unwrap().to_owned();
+    simulator.with_population(|p| {
+        let task = p.tasks().iter().find(|t| t.export_id == id).expect("the export exists");
+        assert_eq!(task.agent_ids, ["agent-z"]);
+    });
+    // Five agent exports may run at once: the sixth is refused.
+    for _ in 0..4 {
+        boto3(vec![running.endpoint_url(), "start".into(), "agent-z".into()]).await;
+    }
+    let output = run_boto3(vec![running.endpoint_url(), "start".into(), "agent-z".into()]).await;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("OperationNotPermittedException"));
+}
