@@ -32,7 +32,7 @@ pub struct Cli {
     pub log: LogArgs,
     /// Collect from a built-in ADS simulator on loopback instead of AWS, with static
     /// credentials: live, changing metrics without an AWS account.
-    #[arg(long, env = "ADS_EXPORTER_DEMO")]
+    #[arg(long, env = "ADS_EXPORTER_DEMO", help_heading = "Demo")]
     pub demo: bool,
     #[command(subcommand)]
     pub command: Option<Command>,

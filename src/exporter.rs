@@ -16,7 +16,9 @@ use crate::error::Error;
 use crate::http::Web;
 use crate::metrics::{CollectorMetrics, TaskMetrics};
 use crate::serve::Limits;
-use crate::simulator::{Evolution, Population, RunningSimulator, Simulator, SimulatorConfig};
+use crate::simulator::{
+    Evolution, Fault, FaultPlan, Population, RunningSimulator, Schedule, Simulator, SimulatorConfig,
+};
 
 /// How long shutdown waits for the collector and in-flight scrapes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -95,7 +97,8 @@ impl Exporter {
 }
 
 /// The simulator of demo mode: a month of history, exports starting and ending every few
-/// seconds, and one stuck export.
+/// seconds, one stuck export, and now and then a throttled request (which the SDK retries), so
+/// that every dashboard panel has something to show.
 async fn start_demo_simulator() -> Result<(Arc<Simulator>, RunningSimulator), Error> {
     let evolution = Evolution::default();
     let seed = rand::random();
@@ -103,6 +106,7 @@ async fn start_demo_simulator() -> Result<(Arc<Simulator>, RunningSimulator), Er
     let population = Population::demo(250, crate::metrics::unix_now(), &evolution, &mut rng);
     let config = SimulatorConfig { evolution: Some(evolution), seed, ..SimulatorConfig::default() };
     let simulator = Simulator::new(population, config);
+    simulator.set_fault(Some(FaultPlan { fault: Fault::Throttle, schedule: Schedule::Probability(0.05) }));
     let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Simulator)?;
     tracing::info!(endpoint = %running.endpoint_url(), "demo mode: collecting from the built-in ADS simulator");
     Ok((simulator, running))

@@ -107,7 +107,12 @@ fn help_groups_the_flags_and_names_their_environment_variables() {
     for heading in ["Web:", "Collector:", "Filters:", "AWS:", "Logging:"] {
         assert!(help.contains(heading), "--help has no {heading} group");
     }
-    for variable in ["ADS_EXPORTER_WEB_LISTEN_ADDRESS", "ADS_EXPORTER_COLLECTOR_INTERVAL", "ADS_EXPORTER_AWS_REGION", "ADS_EXPORTER_DEMO"] {
+    for variable in [
+        "ADS_EXPORTER_WEB_LISTEN_ADDRESS",
+        "ADS_EXPORTER_COLLECTOR_INTERVAL",
+        "ADS_EXPORTER_AWS_REGION",
+        "ADS_EXPORTER_DEMO",
+    ] {
         assert!(help.contains(variable), "--help does not name {variable}");
     }
     assert!(help.contains("[default: :10237]"));
@@ -138,7 +143,9 @@ async fn demo_mode_serves_live_metrics_and_stops_on_sigterm() {
     .await;
     let succeeded = value(&samples, "ads_export_tasks{status=\"SUCCEEDED\"}");
     assert!(succeeded > 100.0, "the demo has a month of history: {succeeded}");
-    assert!(value(&samples, "ads_export_task_oldest_request_age_seconds{status=\"IN_PROGRESS\"}") >= 3.0 * 3600.0 - 60.0);
+    assert!(
+        value(&samples, "ads_export_task_oldest_request_age_seconds{status=\"IN_PROGRESS\"}") >= 3.0 * 3600.0 - 60.0
+    );
     promtool_check_metrics(&get(&url).await.text());
 
     let pid = running.0.id().to_string();
@@ -198,7 +205,9 @@ async fn promtool_accepts_a_scrape_with_every_metric() {
         s.get("ads_up") == Some(&1.0) && s.get("ads_collection_failures_total") >= Some(&1.0)
     })
     .await;
-    assert!(samples.contains_key("ads_api_errors_total{code=\"ThrottlingException\",operation=\"DescribeExportTasks\"}"));
+    assert!(
+        samples.contains_key("ads_api_errors_total{code=\"ThrottlingException\",operation=\"DescribeExportTasks\"}")
+    );
     assert!(samples.contains_key("ads_export_tasks{status=\"CANCELLED\"}"));
     promtool_check_metrics(&get(&exporter.url("/metrics")).await.text());
     exporter.shutdown().await;

@@ -2,6 +2,8 @@
 //! of the text exposition format, and waiting on conditions instead of sleeping.
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Read;
@@ -79,6 +81,12 @@ pub async fn request(method: Method, url: &str, headers: &[(&str, &str)]) -> Rep
     let headers = response.headers().clone();
     let body = response.into_body().collect().await.expect("the body arrives").to_bytes().to_vec();
     Reply { status, headers, body }
+}
+
+/// The status of a GET, or `None` where nothing answers (a server still starting).
+pub async fn request_opt(url: &str) -> Option<u16> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    client.get(url.parse().ok()?).await.ok().map(|r| r.status().as_u16())
 }
 
 pub async fn get(url: &str) -> Reply {
