@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use aws_sdk_applicationdiscovery::Client;
+use aws_sdk_applicationdiscovery::operation::RequestId;
 use aws_sdk_applicationdiscovery::types::ExportFilter;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio::time::MissedTickBehavior;
@@ -23,10 +24,10 @@ const OPERATION: &str = "DescribeExportTasks";
 /// Why a collection failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CollectionError {
-    /// AWS (or the way to it) answered with an error; `detail` has the code, message and
-    /// request id.
+    /// AWS (or the way to it) answered with an error; `detail` is the whole error context
+    /// (code, message, request id, the response's status and headers).
     #[error("{operation} failed ({code}): {detail}")]
-    Api { operation: &'static str, code: String, detail: String },
+    Api { operation: &'static str, code: String, request_id: Option<String>, detail: String },
     /// The whole collection outran `--collector.timeout`.
     #[error("the collection did not finish within --collector.timeout ({0:?}) and was abandoned")]
     Timeout(Duration),
@@ -122,7 +123,11 @@ impl Target {
                 self.state.last_error.store(None);
             }
             Err(error) => {
-                tracing::warn!(code = error.code(), %error, seconds, "collection failed; serving the last good data");
+                let request_id = match &error {
+                    CollectionError::Api { request_id, .. } => request_id.as_deref(),
+                    _ => None,
+                };
+                tracing::warn!(code = error.code(), request_id, %error, seconds, "collection failed; serving the last good data");
                 metrics.up.set(0);
                 metrics.failures.inc();
                 self.state.last_error.store(Some(Arc::new(error)));
@@ -158,6 +163,7 @@ impl Target {
             let page = page.map_err(|error| CollectionError::Api {
                 operation: OPERATION,
                 code: crate::aws::error_code(&error),
+                request_id: error.request_id().map(str::to_owned),
                 detail: DisplayErrorContext(&error).to_string(),
             })?;
             aggregate.add_page(page.exports_info());
