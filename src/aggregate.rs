@@ -10,6 +10,9 @@ use aws_sdk_applicationdiscovery::types::ExportInfo;
 /// The statuses ADS documents; each is always present in a snapshot, with 0 when no task has it.
 pub const KNOWN_STATUSES: [&str; 3] = ["FAILED", "IN_PROGRESS", "SUCCEEDED"];
 
+/// The `status` label of a task that came without a status.
+pub const MISSING_STATUS: &str = "unknown";
+
 /// Count and request-time range of the tasks with one status.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusSummary {
@@ -60,7 +63,12 @@ impl Aggregate {
         self.pages += 1;
         for export in exports {
             let time = export.export_request_time().as_secs_f64();
-            self.add(export.export_status().as_str(), Some(time), export.is_truncated());
+            // A task without a status (the SDK reads a missing one as "") still counts.
+            let status = match export.export_status().as_str() {
+                "" => MISSING_STATUS,
+                status => status,
+            };
+            self.add(status, Some(time), export.is_truncated());
         }
     }
 

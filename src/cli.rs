@@ -68,6 +68,11 @@ pub struct CollectorArgs {
     #[arg(long = "collector.timeout", env = "ADS_EXPORTER_COLLECTOR_TIMEOUT", value_name = "DURATION",
           default_value = "45s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
+    /// After repeated failures, collections back off (with jitter) up to this much longer than
+    /// the interval.
+    #[arg(long = "collector.max-backoff", env = "ADS_EXPORTER_COLLECTOR_MAX_BACKOFF", value_name = "DURATION",
+          default_value = "5m", value_parser = parse_duration)]
+    pub max_backoff: Duration,
     /// Export tasks per DescribeExportTasks page (1-100).
     #[arg(long = "collector.page-size", env = "ADS_EXPORTER_COLLECTOR_PAGE_SIZE", value_name = "N",
           default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=100))]
@@ -169,10 +174,14 @@ pub fn parse_telemetry_path(value: &str) -> Result<String, String> {
     }
 }
 
-/// A human duration (`90s`, `5m`, `1h30m`) greater than zero.
+/// A human duration (`90s`, `5m`, `1h30m`).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("'{value}' is not a duration like 90s or 5m: {e}"))
+}
+
+/// A human duration greater than zero.
 pub fn parse_positive_duration(value: &str) -> Result<Duration, String> {
-    let duration =
-        humantime::parse_duration(value).map_err(|e| format!("'{value}' is not a duration like 90s or 5m: {e}"))?;
+    let duration = parse_duration(value)?;
     if duration.is_zero() {
         return Err("must be greater than zero".to_owned());
     }
@@ -228,6 +237,7 @@ impl Cli {
             collector: CollectorSettings {
                 interval: self.collector.interval,
                 timeout: self.collector.timeout,
+                max_backoff: self.collector.max_backoff,
                 page_size: self.collector.page_size,
                 export_ids: self.collector.export_ids.clone(),
                 agent_ids: self.collector.agent_ids.clone(),

@@ -4,6 +4,7 @@
 //! A [`Target`] is one AWS account and region; the process runs one today, but nothing here
 //! assumes it is alone.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,6 @@ use aws_sdk_applicationdiscovery::Client;
 use aws_sdk_applicationdiscovery::operation::RequestId;
 use aws_sdk_applicationdiscovery::types::ExportFilter;
 use aws_smithy_types::error::display::DisplayErrorContext;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::Aggregate;
@@ -20,6 +20,21 @@ use crate::config::CollectorSettings;
 use crate::metrics::{CollectorMetrics, unix_now};
 
 const OPERATION: &str = "DescribeExportTasks";
+/// More pages than this (ten million tasks) means the pages never end.
+const MAX_PAGES: u64 = 100_000;
+
+/// The extra wait before the next collection after `failures` failed collections in a row:
+/// none after one failure, then about 1, 3, 7, 15... intervals, capped at `max`. `jitter` in
+/// [0, 1) spreads it between half and all of that, so that exporters that failed together do not
+/// retry together.
+pub fn backoff(interval: Duration, max: Duration, failures: u32, jitter: f64) -> Duration {
+    if failures < 2 {
+        return Duration::ZERO;
+    }
+    let factor = 2f64.powi(i32::try_from(failures - 1).unwrap_or(30).min(30)) - 1.0;
+    let full = (interval.as_secs_f64() * factor).min(max.as_secs_f64());
+    Duration::from_secs_f64(full * (0.5 + jitter.clamp(0.0, 1.0) / 2.0))
+}
 
 /// Why a collection failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -31,6 +46,10 @@ pub enum CollectionError {
     /// The whole collection outran `--collector.timeout`.
     #[error("the collection did not finish within --collector.timeout ({0:?}) and was abandoned")]
     Timeout(Duration),
+    /// The pages did not end: a `nextToken` came back a second time, or there were more
+    /// pages than any account has.
+    #[error("DescribeExportTasks paging failed: {detail}")]
+    Pagination { detail: String },
     /// The request could not be built (a bad filter value).
     #[error("cannot build the {operation} request: {detail}")]
     Request { operation: &'static str, detail: String },
@@ -42,6 +61,7 @@ impl CollectionError {
         match self {
             CollectionError::Api { code, .. } => code,
             CollectionError::Timeout(_) => "timeout",
+            CollectionError::Pagination { .. } => "repeated_token",
             CollectionError::Request { .. } => "invalid_request",
         }
     }
@@ -81,25 +101,53 @@ impl Target {
     }
 
     /// Collects now and then every interval until `cancel` fires. Collections never overlap:
-    /// one that runs past the interval delays the next.
+    /// one that runs past the interval delays the next. After two or more failures in a row the
+    /// next collection waits longer (see [`backoff`]).
     pub async fn run(self, cancel: CancellationToken) {
-        let mut ticker = tokio::time::interval(self.settings.interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut failures_in_a_row = 0u32;
+        let mut last_code: Option<String> = None;
         loop {
-            tokio::select! {
+            let started = tokio::time::Instant::now();
+            let outcome = tokio::select! {
                 () = cancel.cancelled() => break,
-                _ = ticker.tick() => {}
+                outcome = self.collect_and_publish() => outcome,
+            };
+            match &outcome {
+                Ok(aggregate) if failures_in_a_row > 0 => {
+                    tracing::info!(failures = failures_in_a_row, tasks = aggregate.total(), "collection recovered");
+                }
+                Ok(aggregate) => {
+                    tracing::debug!(tasks = aggregate.total(), pages = aggregate.pages, "collection succeeded");
+                }
+                Err(error) => {
+                    let request_id = match error {
+                        CollectionError::Api { request_id, .. } => request_id.as_deref(),
+                        _ => None,
+                    };
+                    // One line when failures start or change, not one per failed collection.
+                    if last_code.as_deref() != Some(error.code()) {
+                        tracing::warn!(code = error.code(), request_id, %error, "collection failed; serving the last good data");
+                    } else {
+                        tracing::debug!(code = error.code(), request_id, %error, failures = failures_in_a_row + 1, "collection failed again");
+                    }
+                }
             }
+            (failures_in_a_row, last_code) = match &outcome {
+                Ok(_) => (0, None),
+                Err(error) => (failures_in_a_row.saturating_add(1), Some(error.code().to_owned())),
+            };
+            let extra = backoff(self.settings.interval, self.settings.max_backoff, failures_in_a_row, rand::random());
+            self.state.metrics.backoff.set(extra.as_secs_f64());
             tokio::select! {
                 () = cancel.cancelled() => break,
-                () = self.collect_and_publish() => {}
+                () = tokio::time::sleep_until(started + self.settings.interval + extra) => {}
             }
         }
         tracing::debug!("collector stopped");
     }
 
     /// Runs one collection and publishes its outcome.
-    pub async fn collect_and_publish(&self) {
+    pub async fn collect_and_publish(&self) -> Result<Arc<Aggregate>, CollectionError> {
         let metrics = &self.state.metrics;
         let started = Instant::now();
         let outcome = match tokio::time::timeout(self.settings.timeout, self.collect()).await {
@@ -110,27 +158,26 @@ impl Target {
                 Err(CollectionError::Timeout(self.settings.timeout))
             }
         };
-        let seconds = started.elapsed().as_secs_f64();
         metrics.collections.inc();
-        metrics.duration.set(seconds);
+        metrics.duration.set(started.elapsed().as_secs_f64());
         match outcome {
             Ok(aggregate) => {
-                tracing::info!(tasks = aggregate.total(), pages = aggregate.pages, seconds, "collection succeeded");
+                let aggregate = Arc::new(aggregate);
+                if !self.state.ready() {
+                    tracing::info!(tasks = aggregate.total(), pages = aggregate.pages, "first collection succeeded");
+                }
                 metrics.pages.set(i64::try_from(aggregate.pages).unwrap_or(i64::MAX));
                 metrics.last_success.set(unix_now());
                 metrics.up.set(1);
-                self.state.snapshot.store(Some(Arc::new(aggregate)));
+                self.state.snapshot.store(Some(aggregate.clone()));
                 self.state.last_error.store(None);
+                Ok(aggregate)
             }
             Err(error) => {
-                let request_id = match &error {
-                    CollectionError::Api { request_id, .. } => request_id.as_deref(),
-                    _ => None,
-                };
-                tracing::warn!(code = error.code(), request_id, %error, seconds, "collection failed; serving the last good data");
                 metrics.up.set(0);
                 metrics.failures.inc();
-                self.state.last_error.store(Some(Arc::new(error)));
+                self.state.last_error.store(Some(Arc::new(error.clone())));
+                Err(error)
             }
         }
     }
@@ -159,6 +206,9 @@ impl Target {
             .into_paginator()
             .send();
         let mut aggregate = Aggregate::default();
+        // The SDK's paginator stops silently on a repeated token, which would publish a partial
+        // count as if it were whole: refuse it instead.
+        let mut tokens = HashSet::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|error| CollectionError::Api {
                 operation: OPERATION,
@@ -167,7 +217,37 @@ impl Target {
                 detail: DisplayErrorContext(&error).to_string(),
             })?;
             aggregate.add_page(page.exports_info());
+            if let Some(token) = page.next_token().filter(|t| !t.is_empty()) {
+                let detail = if !tokens.insert(token.to_owned()) {
+                    format!("AWS sent the nextToken {token:?} twice; the pages would never end")
+                } else if aggregate.pages >= MAX_PAGES {
+                    format!("more than {MAX_PAGES} pages; the pages would never end")
+                } else {
+                    continue;
+                };
+                self.state.metrics.api.error(OPERATION, "repeated_token");
+                return Err(CollectionError::Pagination { detail });
+            }
         }
         Ok(aggregate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_the_cap() {
+        let minute = Duration::from_secs(60);
+        let cap = Duration::from_secs(300);
+        assert_eq!(backoff(minute, cap, 0, 0.5), Duration::ZERO);
+        assert_eq!(backoff(minute, cap, 1, 0.5), Duration::ZERO);
+        assert_eq!(backoff(minute, cap, 2, 1.0), minute);
+        assert_eq!(backoff(minute, cap, 2, 0.0), minute / 2);
+        assert_eq!(backoff(minute, cap, 3, 1.0), minute * 3);
+        assert_eq!(backoff(minute, cap, 4, 1.0), cap);
+        assert_eq!(backoff(minute, cap, 1_000, 1.0), cap);
+        assert_eq!(backoff(minute, cap, 1_000, 0.0), cap / 2);
     }
 }

@@ -30,6 +30,8 @@ pub struct WebSettings {
 pub struct CollectorSettings {
     pub interval: Duration,
     pub timeout: Duration,
+    /// The longest extra wait after repeated failures.
+    pub max_backoff: Duration,
     /// 1..=100.
     pub page_size: i32,
     pub export_ids: Vec<String>,

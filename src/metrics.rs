@@ -48,6 +48,7 @@ pub struct CollectorMetrics {
     pub collections: IntCounter,
     pub failures: IntCounter,
     pub pages: IntGauge,
+    pub backoff: Gauge,
     pub api: ApiMetrics,
 }
 
@@ -77,6 +78,10 @@ impl CollectorMetrics {
                 "ads_collection_pages",
                 "DescribeExportTasks pages read by the last successful collection.",
             )?,
+            backoff: Gauge::new(
+                "ads_collection_backoff_seconds",
+                "Extra wait before the next collection after repeated failures, beyond the interval (0 when collecting normally).",
+            )?,
             api: ApiMetrics {
                 requests: IntCounterVec::new(
                     Opts::new("ads_api_requests_total", "AWS API requests sent, retries included."),
@@ -98,6 +103,7 @@ impl CollectorMetrics {
         registry.register(Box::new(metrics.collections.clone()))?;
         registry.register(Box::new(metrics.failures.clone()))?;
         registry.register(Box::new(metrics.pages.clone()))?;
+        registry.register(Box::new(metrics.backoff.clone()))?;
         registry.register(Box::new(metrics.api.requests.clone()))?;
         registry.register(Box::new(metrics.api.errors.clone()))?;
         Ok(metrics)

@@ -18,6 +18,15 @@ pub enum Fault {
     Slow(Duration),
     /// HTTP 200 with a body that is not valid JSON.
     Malformed,
+    /// The connection is closed half-way through the response body.
+    Drop,
+    /// `DescribeExportTasks` answers every call with the same first page and the same
+    /// `nextToken`, forever.
+    RepeatToken,
+    /// `DescribeExportTasks` answers with tasks that lack their required fields.
+    MissingFields,
+    /// `DescribeExportTasks` ignores `maxResults` and answers with ten times as many tasks.
+    Oversize,
 }
 
 /// The modeled errors of ADS and their HTTP status codes.
@@ -30,16 +39,26 @@ pub const MODELED_ERRORS: &[(&str, u16)] = &[
     ("ServerInternalErrorException", 500),
 ];
 
+/// Errors every AWS service may answer, beyond the modeled ones (`ThrottlingException` is
+/// [`Fault::Throttle`]).
+pub const COMMON_ERRORS: &[(&str, u16)] = &[
+    ("ExpiredTokenException", 400),
+    ("UnrecognizedClientException", 400),
+    ("AccessDeniedException", 400),
+    ("InvalidSignatureException", 400),
+];
+
 impl Fault {
     /// The error response this fault answers with, if it answers with one.
     pub fn error(&self) -> Option<ApiError> {
         match self {
             Fault::Throttle => Some(ApiError::new(400, "ThrottlingException", "Rate exceeded")),
             Fault::Error(code) => {
-                let status = MODELED_ERRORS.iter().find(|(c, _)| c == code).map_or(400, |(_, s)| *s);
+                let status =
+                    MODELED_ERRORS.iter().chain(COMMON_ERRORS).find(|(c, _)| c == code).map_or(400, |(_, s)| *s);
                 Some(ApiError::new(status, code, format!("Simulated {code}")))
             }
-            Fault::Http(_) | Fault::Slow(_) | Fault::Malformed => None,
+            _ => None,
         }
     }
 }
@@ -50,11 +69,18 @@ impl FromStr for Fault {
     /// `throttle`, `malformed`, `http:503`, `slow:5s`, or a modeled error code such as
     /// `AuthorizationErrorException`.
     fn from_str(s: &str) -> Result<Fault, String> {
-        let usage = "expected throttle, malformed, http:STATUS, slow:DURATION or a modeled error code";
+        let usage = "expected throttle, malformed, drop, repeat-token, missing-fields, oversize, http:STATUS, \
+                     slow:DURATION or an error code such as AuthorizationErrorException";
         match s.split_once(':') {
             None if s == "throttle" => Ok(Fault::Throttle),
             None if s == "malformed" => Ok(Fault::Malformed),
-            None if MODELED_ERRORS.iter().any(|(code, _)| *code == s) => Ok(Fault::Error(s.to_owned())),
+            None if s == "drop" => Ok(Fault::Drop),
+            None if s == "repeat-token" => Ok(Fault::RepeatToken),
+            None if s == "missing-fields" => Ok(Fault::MissingFields),
+            None if s == "oversize" => Ok(Fault::Oversize),
+            None if MODELED_ERRORS.iter().chain(COMMON_ERRORS).any(|(code, _)| *code == s) => {
+                Ok(Fault::Error(s.to_owned()))
+            }
             Some(("http", status)) => match status.parse::<u16>() {
                 Ok(code @ 400..=599) => Ok(Fault::Http(code)),
                 _ => Err(format!("'{status}' is not an HTTP error status (400-599)")),
@@ -105,6 +131,8 @@ mod tests {
         assert_eq!("http:503".parse(), Ok(Fault::Http(503)));
         assert_eq!("slow:2s".parse(), Ok(Fault::Slow(Duration::from_secs(2))));
         assert_eq!("HomeRegionNotSetException".parse(), Ok(Fault::Error("HomeRegionNotSetException".into())));
+        assert_eq!("repeat-token".parse(), Ok(Fault::RepeatToken));
+        assert_eq!("ExpiredTokenException".parse(), Ok(Fault::Error("ExpiredTokenException".into())));
         assert!("http:200".parse::<Fault>().is_err());
         assert!("explode".parse::<Fault>().unwrap_err().contains("unknown fault 'explode'"));
     }

@@ -35,6 +35,8 @@ use wire::{ApiError, DescribeExportTasksRequest, DescribeExportTasksResponse, Ex
 pub const MAX_PAGE_SIZE: usize = 100;
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 const RECORDED_REQUESTS: usize = 1024;
+/// The `nextToken` of [`Fault::RepeatToken`].
+const REPEATED_TOKEN: &str = "repeat";
 
 /// How the simulated account behaves.
 #[derive(Debug, Clone)]
@@ -184,13 +186,22 @@ impl Simulator {
             .map_err(|e| ApiError::serialization(format!("could not read the request body: {e}")))?
             .to_bytes();
 
-        if let Some(fault) = self.draw_fault() {
-            self.inject(fault).await?;
-        }
+        let shape = match self.draw_fault() {
+            Some(fault) => self.inject(fault).await?,
+            None => None,
+        };
         match operation.as_str() {
             "DescribeExportTasks" => {
                 let input: DescribeExportTasksRequest = parse_body(&body)?;
-                Ok(self.describe_export_tasks(input, region)?)
+                let body = self.describe_export_tasks(input, region, shape.as_ref())?;
+                if shape == Some(Fault::Drop) {
+                    // Promise more than is sent: hyper closes the connection mid-body.
+                    let mut response = wire::json_response(StatusCode::OK, body.slice(..body.len() / 2), "dropped");
+                    let promised = hyper::header::HeaderValue::from(body.len());
+                    response.headers_mut().insert(hyper::header::CONTENT_LENGTH, promised);
+                    return Err(Answer::Raw(Box::new(response)));
+                }
+                Ok(body)
             }
             "StartExportTask" => {
                 let input: wire::StartExportTaskRequest = parse_body(&body)?;
@@ -226,7 +237,8 @@ impl Simulator {
         applies
     }
 
-    async fn inject(&self, fault: Fault) -> Result<(), Answer> {
+    /// Answers with the fault's error, or waits; returns the faults that shape a normal answer.
+    async fn inject(&self, fault: Fault) -> Result<Option<Fault>, Answer> {
         if let Some(error) = fault.error() {
             return Err(error.into());
         }
@@ -246,7 +258,7 @@ impl Simulator {
                     () = tokio::time::sleep(delay) => {}
                     _ = changed.changed() => {}
                 }
-                Ok(())
+                Ok(None)
             }
             Fault::Malformed => {
                 let mut response =
@@ -256,7 +268,8 @@ impl Simulator {
                     .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(wire::CONTENT_TYPE));
                 Err(Answer::Raw(Box::new(response)))
             }
-            Fault::Throttle | Fault::Error(_) => Ok(()),
+            Fault::Drop | Fault::RepeatToken | Fault::MissingFields | Fault::Oversize => Ok(Some(fault)),
+            Fault::Throttle | Fault::Error(_) => Ok(None),
         }
     }
 
@@ -277,7 +290,12 @@ impl Simulator {
         state.evolved_at = now;
     }
 
-    fn describe_export_tasks(&self, input: DescribeExportTasksRequest, region: String) -> Result<Bytes, ApiError> {
+    fn describe_export_tasks(
+        &self,
+        input: DescribeExportTasksRequest,
+        region: String,
+        shape: Option<&Fault>,
+    ) -> Result<Bytes, ApiError> {
         let agent_ids = agent_filter(input.filters.as_deref())?;
         let export_ids = input.export_ids.unwrap_or_default();
         let mut state = self.state();
@@ -297,10 +315,11 @@ impl Simulator {
             Some(n) if n < 1 => return Err(ApiError::invalid_value("maxResults must be at least 1")),
             Some(n) => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
         };
+        let limit = if shape == Some(&Fault::Oversize) { limit * 10 } else { limit };
         self.evolve(&mut state);
         let tasks = state.population.tasks();
         let start = match input.next_token.as_deref() {
-            None | Some("") => 0,
+            None | Some("") | Some(REPEATED_TOKEN) => 0,
             Some(token) => token
                 .parse::<usize>()
                 .ok()
@@ -319,6 +338,14 @@ impl Simulator {
                 break;
             }
             page.push(ExportInfo::from(task));
+        }
+        if shape == Some(&Fault::RepeatToken) {
+            next_token = Some(REPEATED_TOKEN.to_owned());
+        }
+        if shape == Some(&Fault::MissingFields) {
+            // Only an id each: no status, message or request time.
+            let stripped: Vec<_> = page.iter().map(|info| serde_json::json!({ "exportId": info.export_id })).collect();
+            return Ok(serde_json::json!({ "exportsInfo": stripped, "nextToken": next_token }).to_string().into());
         }
         let response = DescribeExportTasksResponse { exports_info: page, next_token };
         Ok(serde_json::to_vec(&response)

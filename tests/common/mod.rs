@@ -37,6 +37,7 @@ pub fn config(endpoint: &str) -> Config {
         collector: CollectorSettings {
             interval: Duration::from_secs(3600),
             timeout: Duration::from_secs(30),
+            max_backoff: Duration::from_millis(200),
             page_size: 100,
             export_ids: Vec::new(),
             agent_ids: Vec::new(),
