@@ -10,9 +10,6 @@ use aws_sdk_applicationdiscovery::types::ExportInfo;
 /// The statuses ADS documents; each is always present in a snapshot, with 0 when no task has it.
 pub const KNOWN_STATUSES: [&str; 3] = ["FAILED", "IN_PROGRESS", "SUCCEEDED"];
 
-/// The `status` label of a task that came without a status.
-pub const MISSING_STATUS: &str = "unknown";
-
 /// Count and request-time range of the tasks with one status.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusSummary {
@@ -58,18 +55,26 @@ impl Aggregate {
         self.truncated += u64::from(truncated);
     }
 
-    /// Adds one `DescribeExportTasks` page.
-    pub fn add_page(&mut self, exports: &[ExportInfo]) {
+    /// Adds one `DescribeExportTasks` page. A task without its required fields (the SDK reads
+    /// them as empty or as the epoch) makes the whole page invalid: counting it would publish a
+    /// made-up status.
+    pub fn add_page(&mut self, exports: &[ExportInfo]) -> Result<(), String> {
+        for export in exports {
+            let time = export.export_request_time().as_secs_f64();
+            let status = export.export_status().as_str();
+            if export.export_id().is_empty() || status.is_empty() || time <= 0.0 {
+                return Err(format!(
+                    "an export task lacks a required field (exportId {:?}, exportStatus {status:?}, exportRequestTime {time})",
+                    export.export_id()
+                ));
+            }
+        }
         self.pages += 1;
         for export in exports {
             let time = export.export_request_time().as_secs_f64();
-            // A task without a status (the SDK reads a missing one as "") still counts.
-            let status = match export.export_status().as_str() {
-                "" => MISSING_STATUS,
-                status => status,
-            };
-            self.add(status, Some(time), export.is_truncated());
+            self.add(export.export_status().as_str(), Some(time), export.is_truncated());
         }
+        Ok(())
     }
 
     /// All tasks seen.

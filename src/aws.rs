@@ -35,12 +35,14 @@ pub struct Timeouts {
 
 impl Timeouts {
     /// Connect within 3.1 s (the SDK's default), an attempt within 20 s, and an operation within
-    /// the collection timeout; none longer than the collection timeout.
+    /// 90% of the collection timeout: the SDK's own timeouts fire first, and the collection's
+    /// is the backstop for a collection of many slow pages.
     pub fn for_collection(timeout: Duration) -> Timeouts {
+        let operation = timeout.mul_f64(0.9);
         Timeouts {
-            connect: Duration::from_millis(3_100).min(timeout),
-            attempt: Duration::from_secs(20).min(timeout),
-            operation: timeout,
+            connect: Duration::from_millis(3_100).min(operation),
+            attempt: Duration::from_secs(20).min(operation),
+            operation,
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum CollectionError {
     /// pages than any account has.
     #[error("DescribeExportTasks paging failed: {detail}")]
     Pagination { detail: String },
+    /// A page parsed, but its content breaks the API's contract.
+    #[error("DescribeExportTasks answered with invalid data: {detail}")]
+    Invalid { detail: String },
     /// The request could not be built (a bad filter value).
     #[error("cannot build the {operation} request: {detail}")]
     Request { operation: &'static str, detail: String },
@@ -62,6 +65,7 @@ impl CollectionError {
             CollectionError::Api { code, .. } => code,
             CollectionError::Timeout(_) => "timeout",
             CollectionError::Pagination { .. } => "repeated_token",
+            CollectionError::Invalid { .. } => "response",
             CollectionError::Request { .. } => "invalid_request",
         }
     }
@@ -216,7 +220,10 @@ impl Target {
                 request_id: error.request_id().map(str::to_owned),
                 detail: DisplayErrorContext(&error).to_string(),
             })?;
-            aggregate.add_page(page.exports_info());
+            if let Err(detail) = aggregate.add_page(page.exports_info()) {
+                self.state.metrics.api.error(OPERATION, "response");
+                return Err(CollectionError::Invalid { detail });
+            }
             if let Some(token) = page.next_token().filter(|t| !t.is_empty()) {
                 let detail = if !tokens.insert(token.to_owned()) {
                     format!("AWS sent the nextToken {token:?} twice; the pages would never end")

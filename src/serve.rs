@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -44,10 +43,12 @@ impl Default for Limits {
 
 /// Serves `handler` on `listener` until `shutdown` completes, then drains in-flight requests
 /// for at most `limits.drain_timeout`.
-pub async fn serve<H, Fut>(listener: TcpListener, handler: H, limits: Limits, shutdown: impl Future<Output = ()>)
+pub async fn serve<H, Fut, B>(listener: TcpListener, handler: H, limits: Limits, shutdown: impl Future<Output = ()>)
 where
     H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = http1::Builder::new();
     builder

@@ -3,80 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ads_exporter::simulator::{FAILED, SUCCEEDED, Task};
+use common::process::{command, start_and_read};
 use common::*;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_ads_exporter");
-
-/// The binary with a clean AWS environment: no instance metadata, no shared config files.
-fn command() -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_REGION");
-    command
-}
-
-/// Kills the child when a test fails half-way.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary and reads its standard error until a line contains `marker`; returns the
-/// text after `marker` up to the next space.
-fn start_and_read(mut command: Command, marker: &str, from_stdout: bool) -> (Running, String) {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the binary starts");
-    let stream: Box<dyn std::io::Read + Send> =
-        if from_stdout { Box::new(child.stdout.take().unwrap()) } else { Box::new(child.stderr.take().unwrap()) };
-    let mut lines = BufReader::new(stream).lines();
-    let found = loop {
-        let line = lines.next().expect("the binary printed what it listens on").unwrap();
-        if let Some((_, rest)) = line.split_once(marker) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // Keep draining the stream so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Running(child), found)
-}
-
-fn promtool_check_metrics(text: &str) {
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs (Debian package prometheus)");
-    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let output = promtool.wait_with_output().unwrap();
-    let findings = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && findings.trim().is_empty(), "promtool check metrics found: {findings}");
-}
-
-fn wait_for_exit(running: &mut Running, within: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(std::time::Instant::now() < deadline, "the process did not exit within {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn bad_flags_exit_non_zero_with_one_line_naming_the_flag() {
@@ -148,9 +79,8 @@ async fn demo_mode_serves_live_metrics_and_stops_on_sigterm() {
     );
     promtool_check_metrics(&get(&url).await.text());
 
-    let pid = running.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::task::block_in_place(|| wait_for_exit(&mut running, Duration::from_secs(15)));
+    running.signal("TERM");
+    let status = tokio::task::block_in_place(|| running.wait_for_exit(Duration::from_secs(15)));
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
 }
 
@@ -183,9 +113,8 @@ async fn the_simulate_subcommand_serves_an_exporter_configured_by_environment() 
     assert_eq!(total, 325.0);
     assert_eq!(value(&samples, "ads_collection_pages"), 7.0);
 
-    let pid = running.0.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    let status = tokio::task::block_in_place(|| wait_for_exit(&mut running, Duration::from_secs(15)));
+    running.signal("INT");
+    let status = tokio::task::block_in_place(|| running.wait_for_exit(Duration::from_secs(15)));
     assert!(status.success(), "SIGINT is a clean exit: {status:?}");
 }
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use rand::rngs::StdRng;
@@ -73,7 +73,7 @@ struct State {
     rng: StdRng,
     evolved_at: f64,
     requests: VecDeque<RecordedRequest>,
-    served: u64,
+    received: u64,
 }
 
 /// The simulated ADS service; share it with `Arc` between its server and a test.
@@ -94,7 +94,7 @@ impl Simulator {
             rng: StdRng::seed_from_u64(config.seed),
             evolved_at: now(),
             requests: VecDeque::new(),
-            served: 0,
+            received: 0,
         };
         Arc::new(Simulator { config, state: Mutex::new(state), fault: watch::Sender::new(None) })
     }
@@ -115,9 +115,9 @@ impl Simulator {
         self.state().requests.iter().cloned().collect()
     }
 
-    /// How many requests reached an operation since the simulator started.
-    pub fn served(&self) -> u64 {
-        self.state().served
+    /// How many requests arrived since the simulator started, answered or not yet.
+    pub fn received(&self) -> u64 {
+        self.state().received
     }
 
     /// Runs `f` on the population, for tests that change or inspect it.
@@ -146,16 +146,24 @@ impl Simulator {
         Ok(RunningSimulator { addr, _stop: stop })
     }
 
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Either<Full<Bytes>, wire::DroppingBody>> {
         let request_id = format!("{:032x}", rand::random::<u128>());
-        match self.answer(request).await {
+        let response = match self.answer(request).await {
             Ok(body) => wire::json_response(StatusCode::OK, body, &request_id),
             Err(Answer::Error(error)) => error.into_response(&request_id),
             Err(Answer::Raw(response)) => *response,
-        }
+            Err(Answer::Drop(body)) => {
+                let length = body.len();
+                let (mut parts, _) = wire::json_response(StatusCode::OK, Bytes::new(), &request_id).into_parts();
+                parts.headers.insert(hyper::header::CONTENT_LENGTH, length.into());
+                return Response::from_parts(parts, Either::Right(wire::DroppingBody::new(body.slice(..length / 2))));
+            }
+        };
+        response.map(Either::Left)
     }
 
     async fn answer(&self, request: Request<Incoming>) -> Result<Bytes, Answer> {
+        self.state().received += 1;
         if request.method() != Method::POST || request.uri().path() != "/" {
             return Err(ApiError::new(404, "UnknownOperationException", "ADS is served as POST /").into());
         }
@@ -195,11 +203,7 @@ impl Simulator {
                 let input: DescribeExportTasksRequest = parse_body(&body)?;
                 let body = self.describe_export_tasks(input, region, shape.as_ref())?;
                 if shape == Some(Fault::Drop) {
-                    // Promise more than is sent: hyper closes the connection mid-body.
-                    let mut response = wire::json_response(StatusCode::OK, body.slice(..body.len() / 2), "dropped");
-                    let promised = hyper::header::HeaderValue::from(body.len());
-                    response.headers_mut().insert(hyper::header::CONTENT_LENGTH, promised);
-                    return Err(Answer::Raw(Box::new(response)));
+                    return Err(Answer::Drop(body));
                 }
                 Ok(body)
             }
@@ -274,7 +278,6 @@ impl Simulator {
     }
 
     fn record(&self, state: &mut State, request: RecordedRequest) {
-        state.served += 1;
         if state.requests.len() == RECORDED_REQUESTS {
             state.requests.pop_front();
         }
@@ -406,6 +409,8 @@ impl Simulator {
 enum Answer {
     Error(ApiError),
     Raw(Box<Response<Full<Bytes>>>),
+    /// The whole body of a response to cut off half-way.
+    Drop(Bytes),
 }
 
 impl From<ApiError> for Answer {

@@ -161,3 +161,32 @@ mod tests {
         assert!(serde_json::to_value(ExportInfo::from(&done)).unwrap()["configurationsDownloadUrl"].is_string());
     }
 }
+
+/// A response body that sends its first part and then fails, so the server closes the
+/// connection half-way through the response.
+#[derive(Debug)]
+pub struct DroppingBody {
+    first: Option<Bytes>,
+}
+
+impl DroppingBody {
+    pub fn new(first: Bytes) -> DroppingBody {
+        DroppingBody { first: Some(first) }
+    }
+}
+
+impl hyper::body::Body for DroppingBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        let frame = match self.first.take() {
+            Some(first) => Ok(hyper::body::Frame::data(first)),
+            None => Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "simulated connection drop")),
+        };
+        std::task::Poll::Ready(Some(frame))
+    }
+}

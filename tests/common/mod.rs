@@ -2,12 +2,14 @@
 //! of the text exposition format, and waiting on conditions instead of sleeping.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod prometheus;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,4 +150,19 @@ pub async fn scrape_until(exporter: &Exporter, what: &str, predicate: impl Fn(&S
 /// The value of a series, or panics with the series name.
 pub fn value(samples: &Samples, series: &str) -> f64 {
     *samples.get(series).unwrap_or_else(|| panic!("no series {series}"))
+}
+
+/// Runs `promtool check metrics` on an exposition and fails on any finding.
+pub fn promtool_check_metrics(text: &str) {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (Debian package prometheus)");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    let findings = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && findings.trim().is_empty(), "promtool check metrics found: {findings}");
 }

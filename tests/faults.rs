@@ -1,0 +1,235 @@
+//! The fault matrix: the exporter binary against the simulator, one fault at a time. For every
+//! fault the process stays up and answers scrapes with valid output, `ads_up` and
+//! `ads_api_errors_total{code}` tell the truth, the last good task gauges stay, one log line
+//! says what is wrong (however many collections fail), repeated failures back off, and the
+//! exporter recovers by itself when the fault clears.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ads_exporter::simulator::{FAILED, Fault, FaultPlan, IN_PROGRESS, RunningSimulator, SUCCEEDED, Simulator, Task};
+use common::process::{Running, start_exporter};
+use common::*;
+
+fn tasks() -> Vec<Task> {
+    (0..250)
+        .map(|i| {
+            let status = [SUCCEEDED, SUCCEEDED, FAILED, IN_PROGRESS][i % 4];
+            Task::new(format!("export-{i}"), status, 1_700_000_000.0 + i as f64)
+        })
+        .collect()
+}
+
+fn task_gauges(samples: &Samples) -> Vec<(String, f64)> {
+    samples
+        .iter()
+        .filter(|(k, _)| k.starts_with("ads_export_task") && !k.contains("_age_"))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
+fn errors(samples: &Samples, code: &str) -> f64 {
+    let series = format!("ads_api_errors_total{{code=\"{code}\",operation=\"DescribeExportTasks\"}}");
+    samples.get(&series).copied().unwrap_or(0.0)
+}
+
+struct Setup {
+    simulator: Arc<Simulator>,
+    _simulator_server: RunningSimulator,
+    exporter: Running,
+    url: String,
+}
+
+impl Setup {
+    /// Starts the simulator and the exporter; `overrides` are `(flag, value)` pairs that replace
+    /// the defaults of the matrix.
+    async fn start(overrides: &[(&str, &str)]) -> Setup {
+        let (simulator, server) = simulator(tasks()).await;
+        let endpoint = server.endpoint_url();
+        let mut flags = vec![
+            ("--aws.endpoint-url", endpoint.as_str()),
+            ("--aws.region", "us-west-2"),
+            ("--collector.interval", "100ms"),
+            ("--collector.timeout", "1s"),
+            ("--collector.max-backoff", "400ms"),
+            ("--aws.max-attempts", "1"),
+        ];
+        for &(flag, value) in overrides {
+            flags.retain(|(f, _)| *f != flag);
+            flags.push((flag, value));
+        }
+        let args: Vec<&str> = flags.iter().flat_map(|(f, v)| [*f, *v]).collect();
+        let (exporter, addr) = tokio::task::block_in_place(|| start_exporter(&args));
+        Setup { simulator, _simulator_server: server, exporter, url: format!("http://{addr}/metrics") }
+    }
+
+    async fn scrape(&self) -> (String, Samples) {
+        let reply = get(&self.url).await;
+        assert_eq!(reply.status, hyper::StatusCode::OK);
+        let text = reply.text();
+        let samples = parse_samples(&text);
+        (text, samples)
+    }
+
+    async fn scrape_until(&self, what: &str, predicate: impl Fn(&Samples) -> bool) -> (String, Samples) {
+        wait_for(what, || async {
+            let (text, samples) = self.scrape().await;
+            predicate(&samples).then_some((text, samples))
+        })
+        .await
+    }
+}
+
+/// Runs one failing fault through the exporter and checks everything the matrix promises.
+async fn failing(fault: Fault, code: &str) {
+    let setup = Setup::start(&[]).await;
+    let (_, good) = setup.scrape_until("a good collection", |s| s.get("ads_up") == Some(&1.0)).await;
+    let good_gauges = task_gauges(&good);
+    assert_eq!(value(&good, "ads_export_tasks{status=\"SUCCEEDED\"}"), 126.0);
+
+    setup.simulator.set_fault(Some(FaultPlan::always(fault.clone())));
+    // Several failures in a row: enough to back off, and to log more than once if it would.
+    let (text, failed) = setup
+        .scrape_until(&format!("{fault:?}: three failed collections"), |s| {
+            s.get("ads_up") == Some(&0.0) && errors(s, code) >= 3.0
+        })
+        .await;
+    promtool_check_metrics(&text);
+    assert_eq!(task_gauges(&failed), good_gauges, "{fault:?}: the last good gauges stay");
+    assert!(value(&failed, "ads_collection_failures_total") >= 3.0);
+    assert!(value(&failed, "ads_collection_backoff_seconds") > 0.0, "{fault:?}: repeated failures back off");
+    let others: Vec<_> = failed
+        .iter()
+        .filter(|(k, v)| k.starts_with("ads_api_errors_total") && !k.contains(&format!("\"{code}\"")) && **v > 0.0)
+        .collect();
+    assert!(others.is_empty(), "{fault:?} is counted as {code} only: {others:?}");
+    let warnings = setup.exporter.lines_with("collection failed");
+    assert_eq!(warnings.len(), 1, "{fault:?}: one log line, not one per failure: {warnings:#?}");
+    assert!(warnings[0].contains("level=warn") && warnings[0].contains(&format!("code={code}")), "{}", warnings[0]);
+    assert!(!warnings[0].contains("test-secret"), "no credentials in logs");
+
+    setup.simulator.set_fault(None);
+    let (_, recovered) = setup.scrape_until("recovery", |s| s.get("ads_up") == Some(&1.0)).await;
+    assert_eq!(task_gauges(&recovered), good_gauges);
+    wait_for("the recovery log line", || async {
+        (!setup.exporter.lines_with("collection recovered").is_empty()).then_some(())
+    })
+    .await;
+    let (_, after) =
+        setup.scrape_until("the backoff to end", |s| s.get("ads_collection_backoff_seconds") == Some(&0.0)).await;
+    assert_eq!(value(&after, "ads_up"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sustained_throttling() {
+    failing(Fault::Throttle, "ThrottlingException").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_internal_error() {
+    failing(Fault::Error("ServerInternalErrorException".into()), "ServerInternalErrorException").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_http_500() {
+    failing(Fault::Http(500), "unknown").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modeled_errors() {
+    for code in ["AuthorizationErrorException", "InvalidParameterException", "InvalidParameterValueException"] {
+        failing(Fault::Error(code.into()), code).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_region_not_set() {
+    failing(Fault::Error("HomeRegionNotSetException".into()), "HomeRegionNotSetException").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_credentials() {
+    failing(Fault::Error("ExpiredTokenException".into()), "ExpiredTokenException").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_slower_than_the_timeouts() {
+    failing(Fault::Slow(Duration::from_secs(30)), "timeout").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_dropped_mid_response() {
+    failing(Fault::Drop, "dispatch").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json() {
+    failing(Fault::Malformed, "response").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_token_that_repeats_forever() {
+    failing(Fault::RepeatToken, "repeated_token").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_missing_their_required_fields() {
+    failing(Fault::MissingFields, "response").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_burst_is_retried_away() {
+    let setup = Setup::start(&[("--aws.max-attempts", "3"), ("--collector.timeout", "20s")]).await;
+    setup.scrape_until("a good collection", |s| s.get("ads_up") == Some(&1.0)).await;
+    setup.simulator.set_fault(Some(FaultPlan::times(Fault::Throttle, 2)));
+    let (_, samples) = setup.scrape_until("the burst to be counted", |s| errors(s, "ThrottlingException") == 2.0).await;
+    let (_, samples) = setup
+        .scrape_until("a collection after the burst", |s| {
+            s.get("ads_collections_total") > samples.get("ads_collections_total")
+        })
+        .await;
+    assert_eq!(value(&samples, "ads_up"), 1.0, "the SDK retried the burst away");
+    assert_eq!(value(&samples, "ads_collection_failures_total"), 0.0);
+    assert!(setup.exporter.lines_with("collection failed").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_status_value_is_exported_raw() {
+    let setup = Setup::start(&[]).await;
+    setup.simulator.with_population(|p| p.push(Task::new("export-new", "ARCHIVED", 1_700_000_500.0)));
+    let (text, samples) = setup.scrape_until("a collection", |s| s.get("ads_up") == Some(&1.0)).await;
+    assert_eq!(value(&samples, "ads_export_tasks{status=\"ARCHIVED\"}"), 1.0);
+    assert_eq!(
+        value(&samples, "ads_export_task_newest_request_timestamp_seconds{status=\"ARCHIVED\"}"),
+        1_700_000_500.0
+    );
+    assert_eq!(value(&samples, "ads_export_tasks{status=\"SUCCEEDED\"}"), 126.0);
+    promtool_check_metrics(&text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_far_larger_than_asked_for_is_counted_whole() {
+    let setup = Setup::start(&[("--collector.page-size", "10")]).await;
+    setup.simulator.set_fault(Some(FaultPlan::always(Fault::Oversize)));
+    let (_, samples) = setup.scrape_until("a collection", |s| s.get("ads_up") == Some(&1.0)).await;
+    // 250 tasks in pages of 100 where 10 were asked for.
+    assert_eq!(value(&samples, "ads_collection_pages"), 3.0);
+    assert_eq!(value(&samples, "ads_export_tasks{status=\"SUCCEEDED\"}"), 126.0);
+    assert_eq!(value(&samples, "ads_export_tasks{status=\"FAILED\"}"), 62.0);
+    assert_eq!(value(&samples, "ads_export_tasks{status=\"IN_PROGRESS\"}"), 62.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_collection_that_hangs() {
+    let mut setup = Setup::start(&[("--collector.timeout", "60s")]).await;
+    setup.scrape_until("a good collection", |s| s.get("ads_up") == Some(&1.0)).await;
+    setup.simulator.set_fault(Some(FaultPlan::always(Fault::Slow(Duration::from_secs(600)))));
+    let received = setup.simulator.received();
+    wait_for("a collection to hang", || async { (setup.simulator.received() > received).then_some(()) }).await;
+    setup.exporter.signal("TERM");
+    let status = tokio::task::block_in_place(|| setup.exporter.wait_for_exit(Duration::from_secs(20)));
+    assert!(status.success(), "{status:?}");
+    assert!(!setup.exporter.lines_with("shutting down").is_empty());
+}
