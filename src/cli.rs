@@ -2,6 +2,7 @@
 //! validation into a [`Config`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -55,6 +56,22 @@ pub struct WebArgs {
     #[arg(long = "web.telemetry-path", env = "ADS_EXPORTER_WEB_TELEMETRY_PATH", value_name = "PATH",
           default_value = "/metrics", value_parser = parse_telemetry_path)]
     pub telemetry_path: String,
+    /// Web configuration file (exporter-toolkit format: TLS, security headers, basic auth), as
+    /// checked by `promtool check web-config`.
+    #[arg(long = "web.config.file", env = "ADS_EXPORTER_WEB_CONFIG_FILE", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long = "web.max-connections", env = "ADS_EXPORTER_WEB_MAX_CONNECTIONS", value_name = "N",
+          default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+    /// Time a client has for the TLS handshake and for each request's headers.
+    #[arg(long = "web.read-header-timeout", env = "ADS_EXPORTER_WEB_READ_HEADER_TIMEOUT", value_name = "DURATION",
+          default_value = "10s", value_parser = parse_positive_duration)]
+    pub read_header_timeout: Duration,
+    /// A connection without any traffic for this long is closed (keep-alive included).
+    #[arg(long = "web.idle-timeout", env = "ADS_EXPORTER_WEB_IDLE_TIMEOUT", value_name = "DURATION",
+          default_value = "2m", value_parser = parse_positive_duration)]
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +250,13 @@ impl Cli {
             web: WebSettings {
                 listen_addresses: self.web.listen_addresses.clone(),
                 telemetry_path: self.web.telemetry_path.clone(),
+                config_file: self.web.config_file.clone(),
+                limits: crate::serve::Limits {
+                    max_connections: self.web.max_connections as usize,
+                    header_read_timeout: self.web.read_header_timeout,
+                    idle_timeout: self.web.idle_timeout,
+                    ..crate::serve::Limits::default()
+                },
             },
             collector: CollectorSettings {
                 interval: self.collector.interval,

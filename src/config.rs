@@ -2,6 +2,7 @@
 //! check happens there, so everything here is known to be good.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
@@ -24,6 +25,9 @@ pub struct WebSettings {
     pub listen_addresses: Vec<SocketAddr>,
     /// Starts with `/`.
     pub telemetry_path: String,
+    /// The exporter-toolkit web configuration file (TLS, headers, basic auth).
+    pub config_file: Option<PathBuf>,
+    pub limits: crate::serve::Limits,
 }
 
 #[derive(Debug, Clone, PartialEq)]

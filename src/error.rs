@@ -13,6 +13,8 @@ pub enum Error {
     Simulator(std::io::Error),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("invalid --web.config.file: {0}")]
+    WebConfig(String),
     #[error("invalid --log.level: {0}")]
     LogLevel(String),
     #[error("cannot set up logging: {0}")]

@@ -15,7 +15,6 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::http::Web;
 use crate::metrics::{CollectorMetrics, TaskMetrics};
-use crate::serve::Limits;
 use crate::simulator::{
     Evolution, Fault, FaultPlan, Population, RunningSimulator, Schedule, Simulator, SimulatorConfig,
 };
@@ -42,6 +41,11 @@ impl Exporter {
         if let Some((_, running)) = &simulator {
             config.aws.endpoint_url = Some(running.endpoint_url().parse().expect("a loopback URL"));
         }
+        let web_config = match &config.web.config_file {
+            Some(path) => crate::webconfig::load(path).map_err(Error::WebConfig)?,
+            None => crate::webconfig::WebConfig::default(),
+        };
+        let tls = web_config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let mut listeners = Vec::new();
         for &addr in &config.web.listen_addresses {
             let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?;
@@ -61,18 +65,20 @@ impl Exporter {
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
         tasks.spawn(Target::new(client, config.collector.clone(), state.clone()).run(cancel.clone()));
-        let web =
-            Arc::new(Web { registry, telemetry_path: config.web.telemetry_path.clone(), targets: vec![state.clone()] });
+        let web = Arc::new(Web {
+            registry,
+            telemetry_path: config.web.telemetry_path.clone(),
+            targets: vec![state.clone()],
+            auth: web_config.auth.clone(),
+            headers: web_config.headers.clone(),
+        });
         for listener in listeners {
             let web = web.clone();
             let handler = move |request| web.clone().handle(request);
             let stop = cancel.clone();
-            tasks.spawn(crate::serve::serve(
-                listener,
-                handler,
-                Limits::default(),
-                async move { stop.cancelled().await },
-            ));
+            tasks.spawn(crate::serve::serve(listener, tls.clone(), handler, config.web.limits.clone(), async move {
+                stop.cancelled().await
+            }));
         }
         if let Some(endpoint) = &config.aws.endpoint_url {
             tracing::info!(%endpoint, "sending ADS calls to a custom endpoint");

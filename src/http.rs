@@ -9,10 +9,11 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus::Registry;
 
+use crate::auth::BasicAuth;
 use crate::collector::TargetState;
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -22,6 +23,10 @@ pub struct Web {
     pub registry: Registry,
     pub telemetry_path: String,
     pub targets: Vec<Arc<TargetState>>,
+    /// Basic auth for every endpoint, health and readiness included.
+    pub auth: Option<Arc<BasicAuth>>,
+    /// Security headers of the web configuration file, on every response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 enum Route {
@@ -44,6 +49,23 @@ impl Web {
 
     /// Answers one request.
     pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let mut response = self.answer(request).await;
+        for (name, value) in &self.headers {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+        response
+    }
+
+    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Some(auth) = &self.auth
+            && !auth.authorized(request.headers().get(header::AUTHORIZATION)).await
+        {
+            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ads_exporter\""));
+            return response;
+        }
         let Some(route) = self.route(request.uri().path()) else {
             return text(StatusCode::NOT_FOUND, "Not Found\n");
         };

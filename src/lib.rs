@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod auth;
 pub mod aws;
 pub mod cli;
 pub mod collector;
@@ -19,3 +20,4 @@ pub mod logging;
 pub mod metrics;
 pub mod serve;
 pub mod simulator;
+pub mod webconfig;

@@ -1,10 +1,14 @@
-//! Serving HTTP/1.1 on a listener: one task per connection, a cap on concurrent connections,
-//! a request-header timeout, and graceful shutdown. The exporter's web server and the ADS
-//! simulator both run on it.
+//! Serving HTTP/1.1 on a listener, optionally over TLS: one task per connection, a cap on
+//! concurrent connections, timeouts for the TLS handshake and request headers (slowloris) and
+//! for idle keep-alive connections, a cap on the request head's size, and graceful shutdown. The
+//! exporter's web server and the ADS simulator both run on it.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,18 +17,23 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 
 /// Limits that keep a server answering when clients misbehave.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
-    /// How long a client may take to send a request's headers (slowloris).
+    /// How long a client may take for the TLS handshake, and then for each request's headers.
     pub header_read_timeout: Duration,
-    /// The largest request head accepted, in bytes.
+    /// How long a connection may stay without any traffic before it is closed.
+    pub idle_timeout: Duration,
+    /// The largest request head accepted, in bytes (at least 8 KiB); larger ones get 431.
     pub max_header_bytes: usize,
     /// How long shutdown waits for in-flight requests before it drops them.
     pub drain_timeout: Duration,
@@ -35,16 +44,22 @@ impl Default for Limits {
         Limits {
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
             max_header_bytes: 16 * 1024,
             drain_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// Serves `handler` on `listener` until `shutdown` completes, then drains in-flight requests
-/// for at most `limits.drain_timeout`.
-pub async fn serve<H, Fut, B>(listener: TcpListener, handler: H, limits: Limits, shutdown: impl Future<Output = ()>)
-where
+/// Serves `handler` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
+/// then drains in-flight requests for at most `limits.drain_timeout`.
+pub async fn serve<H, Fut, B>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    handler: H,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) where
     H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<B>> + Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
@@ -55,6 +70,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
@@ -75,20 +91,121 @@ where
             },
             () = &mut shutdown => break,
         };
-        let handler = handler.clone();
-        let service = service_fn(move |request| {
-            let response = handler(request);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection = Connection {
+            builder: builder.clone(),
+            handler: handler.clone(),
+            watcher: graceful.watcher(),
+            idle_timeout: limits.idle_timeout,
+        };
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            // Errors here are the client's (reset, timed out, malformed request): nothing to do.
-            let _ = connection.await;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => connection.serve(stream).await,
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => connection.serve(stream).await,
+                    Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
+            }
             drop(permit);
         });
     }
     drop(listener);
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time; dropping them");
+    }
+}
+
+struct Connection<H> {
+    builder: Arc<http1::Builder>,
+    handler: H,
+    watcher: Watcher,
+    idle_timeout: Duration,
+}
+
+impl<H> Connection<H> {
+    async fn serve<I, Fut, B>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response<B>> + Send + 'static,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let handler = self.handler;
+        let service = service_fn(move |request| {
+            let response = handler(request);
+            async move { Ok::<_, Infallible>(response.await) }
+        });
+        let io = TokioIo::new(IdleTimeout::new(io, self.idle_timeout));
+        // Errors here are the client's (reset, timed out, malformed request): nothing to do.
+        let _ = self.watcher.watch(self.builder.serve_connection(io, service)).await;
+    }
+}
+
+/// Closes a connection on which nothing was read or written for a while: an idle keep-alive
+/// connection, or a client that stopped reading its response.
+struct IdleTimeout<I> {
+    inner: I,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<I> IdleTimeout<I> {
+    fn new(inner: I, timeout: Duration) -> IdleTimeout<I> {
+        IdleTimeout { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+    }
+
+    fn activity(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+    }
+
+    /// After the inner stream said Pending: an error if the deadline has passed.
+    fn check(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "connection idle for too long")),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for IdleTimeout<I> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.activity();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.check(cx).map(Err),
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<I> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                if matches!(result, Ok(n) if n > 0) {
+                    this.activity();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.check(cx).map(Err),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }

@@ -131,7 +131,7 @@ impl Simulator {
             let simulator = self.clone();
             async move { simulator.handle(request).await }
         };
-        crate::serve::serve(listener, handler, crate::serve::Limits::default(), shutdown).await;
+        crate::serve::serve(listener, None, handler, crate::serve::Limits::default(), shutdown).await;
     }
 
     /// Binds `addr` and serves in a background task; dropping the returned handle stops it.

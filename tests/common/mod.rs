@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod prometheus;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -35,7 +36,12 @@ pub async fn simulator(tasks: Vec<Task>) -> (Arc<Simulator>, RunningSimulator) {
 /// attempt per call (so error tests don't wait on retries), and a long interval.
 pub fn config(endpoint: &str) -> Config {
     Config {
-        web: WebSettings { listen_addresses: vec![LOOPBACK], telemetry_path: "/metrics".to_owned() },
+        web: WebSettings {
+            listen_addresses: vec![LOOPBACK],
+            telemetry_path: "/metrics".to_owned(),
+            config_file: None,
+            limits: ads_exporter::serve::Limits::default(),
+        },
         collector: CollectorSettings {
             interval: Duration::from_secs(3600),
             timeout: Duration::from_secs(30),

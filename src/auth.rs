@@ -1,0 +1,113 @@
+//! HTTP basic auth against bcrypt hashes, as exporter-toolkit does it: an unknown user is
+//! checked against a dummy hash, so that it takes as long as a wrong password; results are
+//! cached (keyed by a salted digest, never the password itself) so that a scrape does not pay
+//! for bcrypt every time; and bcrypt runs off the async threads, a few at a time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use hyper::header::HeaderValue;
+use tokio::sync::Semaphore;
+
+/// A bcrypt hash (cost 10) of a random string no one knows.
+const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+const CACHE_ENTRIES: usize = 1024;
+const CONCURRENT_BCRYPT: usize = 4;
+
+#[derive(Debug)]
+pub struct BasicAuth {
+    users: HashMap<String, String>,
+    salt: [u8; 32],
+    cache: Mutex<HashMap<[u8; 32], bool>>,
+    bcrypt_permits: Semaphore,
+}
+
+impl BasicAuth {
+    /// `users` maps user names to bcrypt hashes.
+    pub fn new(users: HashMap<String, String>) -> BasicAuth {
+        BasicAuth {
+            users,
+            salt: rand::random(),
+            cache: Mutex::new(HashMap::new()),
+            bcrypt_permits: Semaphore::new(CONCURRENT_BCRYPT),
+        }
+    }
+
+    /// Whether an `Authorization` header carries a known user and the right password.
+    pub async fn authorized(&self, header: Option<&HeaderValue>) -> bool {
+        let Some((user, password)) = header.and_then(credentials) else { return false };
+        let key = self.cache_key(&user, &password);
+        if let Some(&known) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return known;
+        }
+        let (hash, exists) = match self.users.get(&user) {
+            Some(hash) => (hash.clone(), true),
+            None => (DUMMY_HASH.to_owned(), false),
+        };
+        let Ok(_permit) = self.bcrypt_permits.acquire().await else { return false };
+        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+        let ok = matches && exists;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, ok);
+        ok
+    }
+
+    fn cache_key(&self, user: &str, password: &str) -> [u8; 32] {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(&self.salt);
+        context.update(&(user.len() as u64).to_be_bytes());
+        context.update(user.as_bytes());
+        context.update(password.as_bytes());
+        let mut key = [0; 32];
+        key.copy_from_slice(context.finish().as_ref());
+        key
+    }
+}
+
+/// The user and password of a `Basic` authorization header.
+fn credentials(header: &HeaderValue) -> Option<(String, String)> {
+    let value = header.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(user: &str, password: &str) -> HeaderValue {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        HeaderValue::from_str(&format!("Basic {encoded}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn checks_users_and_passwords() {
+        let hash = bcrypt::hash("s3cret:with:colons", 4).unwrap();
+        let auth = BasicAuth::new(HashMap::from([("alice".to_owned(), hash)]));
+        assert!(auth.authorized(Some(&header("alice", "s3cret:with:colons"))).await);
+        assert!(auth.authorized(Some(&header("alice", "s3cret:with:colons"))).await, "cached");
+        assert!(!auth.authorized(Some(&header("alice", "wrong"))).await);
+        assert!(!auth.authorized(Some(&header("bob", "s3cret:with:colons"))).await);
+        assert!(!auth.authorized(None).await);
+        assert!(!auth.authorized(Some(&HeaderValue::from_static("Bearer abc"))).await);
+        assert!(!auth.authorized(Some(&HeaderValue::from_static("Basic !!!"))).await);
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_valid_bcrypt_hash() {
+        assert_eq!(crate::webconfig::bcrypt_cost(DUMMY_HASH), Ok(10));
+        assert!(!bcrypt::verify("", DUMMY_HASH).unwrap());
+    }
+}
