@@ -46,7 +46,13 @@ impl Setup {
     /// Starts the simulator and the exporter; `overrides` are `(flag, value)` pairs that replace
     /// the defaults of the matrix.
     async fn start(overrides: &[(&str, &str)]) -> Setup {
+        Setup::start_with(overrides, |_| {}).await
+    }
+
+    /// Like [`Setup::start`], with `prepare` run on the simulator before the exporter starts.
+    async fn start_with(overrides: &[(&str, &str)], prepare: impl FnOnce(&Simulator)) -> Setup {
         let (simulator, server) = simulator(tasks()).await;
+        prepare(&simulator);
         let endpoint = server.endpoint_url();
         let mut flags = vec![
             ("--aws.endpoint-url", endpoint.as_str()),
@@ -93,12 +99,14 @@ async fn failing(fault: Fault, code: &str) {
     // Several failures in a row: enough to back off, and to log more than once if it would.
     let (text, failed) = setup
         .scrape_until(&format!("{fault:?}: three failed collections"), |s| {
-            s.get("ads_up") == Some(&0.0) && errors(s, code) >= 3.0
+            // The error is counted as the attempt ends, the failure as the collection ends.
+            s.get("ads_up") == Some(&0.0)
+                && errors(s, code) >= 3.0
+                && s.get("ads_collection_failures_total") >= Some(&3.0)
         })
         .await;
     promtool_check_metrics(&text);
     assert_eq!(task_gauges(&failed), good_gauges, "{fault:?}: the last good gauges stay");
-    assert!(value(&failed, "ads_collection_failures_total") >= 3.0);
     assert!(value(&failed, "ads_collection_backoff_seconds") > 0.0, "{fault:?}: repeated failures back off");
     let others: Vec<_> = failed
         .iter()
@@ -197,8 +205,10 @@ async fn a_throttling_burst_is_retried_away() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_status_value_is_exported_raw() {
-    let setup = Setup::start(&[]).await;
-    setup.simulator.with_population(|p| p.push(Task::new("export-new", "ARCHIVED", 1_700_000_500.0)));
+    let setup = Setup::start_with(&[], |simulator| {
+        simulator.with_population(|p| p.push(Task::new("export-new", "ARCHIVED", 1_700_000_500.0)));
+    })
+    .await;
     let (text, samples) = setup.scrape_until("a collection", |s| s.get("ads_up") == Some(&1.0)).await;
     assert_eq!(value(&samples, "ads_export_tasks{status=\"ARCHIVED\"}"), 1.0);
     assert_eq!(
@@ -211,8 +221,10 @@ async fn an_unknown_status_value_is_exported_raw() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_far_larger_than_asked_for_is_counted_whole() {
-    let setup = Setup::start(&[("--collector.page-size", "10")]).await;
-    setup.simulator.set_fault(Some(FaultPlan::always(Fault::Oversize)));
+    let setup = Setup::start_with(&[("--collector.page-size", "10")], |simulator| {
+        simulator.set_fault(Some(FaultPlan::always(Fault::Oversize)));
+    })
+    .await;
     let (_, samples) = setup.scrape_until("a collection", |s| s.get("ads_up") == Some(&1.0)).await;
     // 250 tasks in pages of 100 where 10 were asked for.
     assert_eq!(value(&samples, "ads_collection_pages"), 3.0);
