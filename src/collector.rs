@@ -170,11 +170,13 @@ impl Target {
                 if !self.state.ready() {
                     tracing::info!(tasks = aggregate.total(), pages = aggregate.pages, "first collection succeeded");
                 }
+                // The data first, then the metrics that say it is there: a scrape in between
+                // never sees ads_up 1 without the task gauges.
+                self.state.snapshot.store(Some(aggregate.clone()));
+                self.state.last_error.store(None);
                 metrics.pages.set(i64::try_from(aggregate.pages).unwrap_or(i64::MAX));
                 metrics.last_success.set(unix_now());
                 metrics.up.set(1);
-                self.state.snapshot.store(Some(aggregate.clone()));
-                self.state.last_error.store(None);
                 Ok(aggregate)
             }
             Err(error) => {
