@@ -180,9 +180,9 @@ impl Target {
                 Ok(aggregate)
             }
             Err(error) => {
-                metrics.up.set(0);
-                metrics.failures.inc();
                 self.state.last_error.store(Some(Arc::new(error.clone())));
+                metrics.failures.inc();
+                metrics.up.set(0);
                 Err(error)
             }
         }
