@@ -1,0 +1,149 @@
+//! Packaging and deployment files: the Dockerfile passes hadolint, the Kubernetes base renders
+//! with kustomize and its core kinds validate strictly, the PrometheusRule is generated from the
+//! alert rules, and the IAM policy, systemd unit and Prometheus config are what they claim.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+
+fn project(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(project(""))
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs (scripts/test installs it): {e}"))
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn rendered() -> Vec<serde_norway::Value> {
+    let output = run("kubectl", &["kustomize", "deploy/kubernetes"]);
+    assert!(output.status.success(), "kubectl kustomize failed: {}", text(&output));
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    serde_norway::Deserializer::from_str(&yaml).map(|doc| serde_norway::Value::deserialize(doc).unwrap()).collect()
+}
+
+fn kind<'a>(docs: &'a [serde_norway::Value], kind: &str) -> &'a serde_norway::Value {
+    docs.iter().find(|d| d["kind"].as_str() == Some(kind)).unwrap_or_else(|| panic!("no {kind} in the base"))
+}
+
+fn default_port() -> String {
+    ads_exporter::config::DEFAULT_PORT.to_string()
+}
+
+#[test]
+fn the_dockerfile_passes_hadolint_and_uses_the_default_port() {
+    let output = run("hadolint", &["Dockerfile"]);
+    assert!(output.status.success() && text(&output).trim().is_empty(), "hadolint: {}", text(&output));
+    let dockerfile = std::fs::read_to_string(project("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(&format!("EXPOSE {}", default_port())));
+    assert!(dockerfile.contains("USER 65532:65532"));
+    assert!(dockerfile.contains("FROM gcr.io/distroless/static"));
+    let ignore = std::fs::read_to_string(project(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "*"), ".dockerignore lets in only what the build needs");
+}
+
+#[test]
+fn the_kubernetes_base_renders_and_validates_strictly() {
+    let output = run("kubectl", &["kustomize", "deploy/kubernetes"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rendered.yaml");
+    std::fs::write(&file, &output.stdout).unwrap();
+    let validation = run("kubernetes-validate", &["--strict", "--quiet", file.to_str().unwrap()]);
+    let report = text(&validation);
+    assert!(validation.status.success() && !report.contains("ERROR"), "kubernetes-validate: {report}");
+
+    let docs = rendered();
+    let kinds: Vec<_> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    for expected in ["ServiceAccount", "Service", "Deployment", "ServiceMonitor", "PrometheusRule"] {
+        assert!(kinds.contains(&expected), "{expected} missing from {kinds:?}");
+    }
+    // The core kinds passed kubernetes-validate; the Prometheus Operator's are checked here.
+    let deployment = kind(&docs, "Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"].as_bool(), Some(true));
+    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"].as_bool(), Some(false));
+    assert_eq!(container["ports"][0]["containerPort"].as_u64().map(|p| p.to_string()), Some(default_port()));
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/-/healthy"));
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/-/ready"));
+    assert!(container["resources"]["limits"]["memory"].as_str().is_some());
+    assert_eq!(pod["serviceAccountName"], kind(&docs, "ServiceAccount")["metadata"]["name"]);
+    let role = kind(&docs, "ServiceAccount")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].as_str();
+    assert!(role.is_some_and(|r| r.starts_with("arn:aws:iam::")), "the service account is annotated for IRSA");
+
+    let service = kind(&docs, "Service");
+    let monitor = kind(&docs, "ServiceMonitor");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"]);
+    let job_label = monitor["spec"]["jobLabel"].as_str().unwrap();
+    assert_eq!(service["metadata"]["labels"][job_label].as_str(), Some("ads_exporter"), "the alert rules' job name");
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_mapping().unwrap() {
+        assert_eq!(
+            &service["metadata"]["labels"][key.as_str().unwrap()],
+            value,
+            "the ServiceMonitor selects the Service"
+        );
+    }
+}
+
+#[test]
+fn the_prometheus_rule_is_generated_from_the_alert_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("prometheusrule.yaml");
+    let output = run("scripts/generate-prometheusrule", &[generated.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        std::fs::read_to_string(&generated).unwrap(),
+        std::fs::read_to_string(project("deploy/kubernetes/prometheusrule.yaml")).unwrap(),
+        "deploy/kubernetes/prometheusrule.yaml is stale: run scripts/generate-prometheusrule"
+    );
+    let rules: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(project("alerts/ads-exporter.rules.yml")).unwrap()).unwrap();
+    let docs = rendered();
+    assert_eq!(kind(&docs, "PrometheusRule")["spec"]["groups"], rules["groups"]);
+}
+
+#[test]
+fn the_iam_policy_allows_only_describe_export_tasks() {
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project("deploy/iam/ads-exporter-policy.json")).unwrap())
+            .unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["Effect"], "Allow");
+    assert_eq!(statements[0]["Action"], "discovery:DescribeExportTasks");
+    let readme = std::fs::read_to_string(project("README.md")).unwrap();
+    assert!(readme.contains("\"Action\": \"discovery:DescribeExportTasks\""));
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    // systemd-analyze checks that ExecStart exists: point it at the binary under test.
+    let unit = std::fs::read_to_string(project("deploy/systemd/ads_exporter.service")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ads_exporter.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/ads_exporter", env!("CARGO_BIN_EXE_ads_exporter"))).unwrap();
+    let output = run("systemd-analyze", &["verify", path.to_str().unwrap()]);
+    assert!(output.status.success() && text(&output).trim().is_empty(), "systemd-analyze verify: {}", text(&output));
+    for hardening in ["NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes", "CapabilityBoundingSet="] {
+        assert!(unit.contains(hardening), "{hardening}");
+    }
+}
+
+#[test]
+fn the_prometheus_example_config_is_valid() {
+    let output = run("promtool", &["check", "config", "deploy/prometheus/prometheus.yml"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let config = std::fs::read_to_string(project("deploy/prometheus/prometheus.yml")).unwrap();
+    assert!(config.contains("job_name: ads_exporter"));
+    assert!(config.contains(&format!(":{}", default_port())));
+}
