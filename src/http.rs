@@ -116,8 +116,12 @@ impl Web {
         for target in &self.targets {
             let metrics = &target.metrics;
             let state = match (target.last_error.load_full(), target.ready()) {
-                (Some(error), true) => format!("last collection failed, serving the last good data: {error}"),
-                (Some(error), false) => format!("no collection has succeeded yet; the last failed: {error}"),
+                (Some(error), true) => {
+                    format!("last collection failed, serving the last good data: [{}] {error}", error.code())
+                }
+                (Some(error), false) => {
+                    format!("no collection has succeeded yet; the last failed: [{}] {error}", error.code())
+                }
                 (None, true) => "last collection succeeded".to_owned(),
                 (None, false) => "first collection in progress".to_owned(),
             };

@@ -32,11 +32,6 @@ impl ApiMetrics {
     pub fn error(&self, operation: &str, code: &str) {
         self.errors.with_label_values(&[operation, code]).inc();
     }
-
-    /// Attempts of `operation` so far.
-    pub fn requests(&self, operation: &str) -> u64 {
-        self.requests.with_label_values(&[operation]).get()
-    }
 }
 
 /// What the exporter says about its own collections.

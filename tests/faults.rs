@@ -117,6 +117,9 @@ async fn failing(fault: Fault, code: &str) {
     assert_eq!(warnings.len(), 1, "{fault:?}: one log line, not one per failure: {warnings:#?}");
     assert!(warnings[0].contains("level=warn") && warnings[0].contains(&format!("code={code}")), "{}", warnings[0]);
     assert!(!warnings[0].contains("test-secret"), "no credentials in logs");
+    let landing = get(&setup.url.replace("/metrics", "/")).await.text();
+    assert!(landing.contains("last collection failed, serving the last good data"), "{landing}");
+    assert!(landing.contains(code), "the landing page names {code}");
 
     setup.simulator.set_fault(None);
     let (_, recovered) = setup.scrape_until("recovery", |s| s.get("ads_up") == Some(&1.0)).await;
