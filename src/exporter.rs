@@ -112,7 +112,7 @@ async fn start_demo_simulator() -> Result<(Arc<Simulator>, RunningSimulator), Er
     let population = Population::demo(250, crate::metrics::unix_now(), &evolution, &mut rng);
     let config = SimulatorConfig { evolution: Some(evolution), seed, ..SimulatorConfig::default() };
     let simulator = Simulator::new(population, config);
-    simulator.set_fault(Some(FaultPlan { fault: Fault::Throttle, schedule: Schedule::Probability(0.05) }));
+    simulator.set_fault(Some(FaultPlan { fault: Fault::Throttle, schedule: Schedule::Probability(0.1) }));
     let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Simulator)?;
     tracing::info!(endpoint = %running.endpoint_url(), "demo mode: collecting from the built-in ADS simulator");
     Ok((simulator, running))

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ads_exporter::simulator::{Evolution, Fault, FaultPlan, Population, Schedule, Simulator, SimulatorConfig};
 use common::prometheus::PrometheusServer;
 use common::*;
 use serde_json::Value;
@@ -175,33 +174,19 @@ fn dashboard_thresholds_match_the_alert_rules() {
     }
 }
 
-/// A simulator whose exports start and end every second or two, with some throttling, so that
-/// every panel has data within seconds.
-async fn busy_simulator() -> (std::sync::Arc<Simulator>, ads_exporter::simulator::RunningSimulator) {
-    let evolution = Evolution {
-        mean_seconds_between_starts: 0.5,
-        run_seconds: (1.0, 3.0),
-        failure_ratio: 0.3,
-        truncation_ratio: 0.3,
-    };
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
-    let population = Population::demo(300, ads_exporter::metrics::unix_now(), &evolution, &mut rng);
-    let simulator = Simulator::new(
-        population,
-        SimulatorConfig { evolution: Some(evolution), seed: 3, ..SimulatorConfig::default() },
-    );
-    simulator.set_fault(Some(FaultPlan { fault: Fault::Throttle, schedule: Schedule::Probability(0.3) }));
-    let running = simulator.spawn(LOOPBACK).await.unwrap();
-    (simulator, running)
+/// The exporter in demo mode, as a newcomer runs it, collecting every `interval`.
+async fn demo(interval: Duration) -> ads_exporter::exporter::Exporter {
+    let mut config = config("http://127.0.0.1:9");
+    config.demo = true;
+    config.collector.interval = interval;
+    config.aws.max_attempts = 3;
+    config.aws.static_credentials = Some(ads_exporter::aws::demo_credentials());
+    exporter(config).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_the_dashboards_and_rules_use_is_exported() {
-    let (_simulator, running) = busy_simulator().await;
-    let mut config = config(&running.endpoint_url());
-    config.collector.interval = Duration::from_millis(200);
-    config.aws.max_attempts = 3;
-    let exporter = exporter(config).await;
+    let exporter = demo(Duration::from_millis(200)).await;
     let text = wait_for("throttling to be counted", || async {
         let text = get(&exporter.url("/metrics")).await.text();
         (text.contains("code=\"ThrottlingException\"") && text.contains("\nads_up 1\n")).then_some(text)
@@ -227,13 +212,10 @@ async fn every_metric_the_dashboards_and_rules_use_is_exported() {
     exporter.shutdown().await;
 }
 
+/// Against the demo, as a newcomer sees it: `--demo` with a one-second collection interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_prometheus_runs_every_panel_and_alert_expression() {
-    let (_simulator, running) = busy_simulator().await;
-    let mut config = config(&running.endpoint_url());
-    config.collector.interval = Duration::from_secs(1);
-    config.aws.max_attempts = 3;
-    let exporter = exporter(config).await;
+async fn a_real_prometheus_runs_every_panel_and_alert_expression_against_the_demo() {
+    let exporter = demo(Duration::from_secs(1)).await;
     let target = exporter.addrs[0].to_string();
     let prometheus = PrometheusServer::start(&target, &project(RULES)).await;
 
