@@ -50,6 +50,32 @@ fn help_groups_the_flags_and_names_their_environment_variables() {
 }
 
 #[test]
+fn the_readme_documents_every_flag_and_metric() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for args in [&["--help"][..], &["simulate", "--help"]] {
+        let help = String::from_utf8(command().args(args).output().unwrap().stdout).unwrap();
+        let flags = help
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") && w.len() > 2 && !["--help", "--version"].contains(w));
+        for flag in flags {
+            let flag = flag.trim_end_matches(',');
+            assert!(readme.contains(&format!("`{flag}`")), "the README does not document {flag}");
+        }
+    }
+    let metrics = ads_exporter::metrics::render(&{
+        let registry = ::prometheus::Registry::new();
+        ads_exporter::metrics::CollectorMetrics::new(&registry).unwrap();
+        ads_exporter::metrics::register_build_and_process(&registry).unwrap();
+        registry
+    })
+    .unwrap();
+    for name in metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()) {
+        let documented = readme.contains(&format!("`{name}`")) || name.starts_with("process_");
+        assert!(documented, "the README does not document {name}");
+    }
+}
+
+#[test]
 fn a_missing_region_is_a_clear_start_up_error() {
     let output = command()
         .args(["--web.listen-address", "127.0.0.1:0", "--aws.endpoint-url", "http://127.0.0.1:9"])
