@@ -19,26 +19,23 @@ use crate::simulator::{
     Evolution, Fault, FaultPlan, Population, RunningSimulator, Schedule, Simulator, SimulatorConfig,
 };
 
-/// How long shutdown waits for the collector and in-flight scrapes.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// A running exporter.
 pub struct Exporter {
     /// The addresses it serves on (with real ports where the config said port 0).
     pub addrs: Vec<SocketAddr>,
-    /// The collector's published state, for tests.
-    pub target: Arc<TargetState>,
-    /// The in-process simulator of demo mode.
-    pub simulator: Option<(Arc<Simulator>, RunningSimulator)>,
+    /// The in-process simulator of demo mode, serving until the exporter is dropped.
+    _demo: Option<RunningSimulator>,
     cancel: CancellationToken,
     tasks: JoinSet<()>,
+    /// How long shutdown waits for in-flight scrapes.
+    drain_timeout: Duration,
 }
 
 impl Exporter {
     /// Binds the listen addresses, builds the AWS client and starts collecting and serving.
     pub async fn start(mut config: Config) -> Result<Exporter, Error> {
-        let simulator = if config.demo { Some(start_demo_simulator().await?) } else { None };
-        if let Some((_, running)) = &simulator {
+        let demo = if config.demo { Some(start_demo_simulator().await?) } else { None };
+        if let Some(running) = &demo {
             config.aws.endpoint_url = Some(running.endpoint_url().parse().expect("a loopback URL"));
         }
         let web_config = match &config.web.config_file {
@@ -83,7 +80,7 @@ impl Exporter {
         if let Some(endpoint) = &config.aws.endpoint_url {
             tracing::info!(%endpoint, "sending ADS calls to a custom endpoint");
         }
-        Ok(Exporter { addrs, target: state, simulator, cancel, tasks })
+        Ok(Exporter { addrs, _demo: demo, cancel, tasks, drain_timeout: config.web.limits.drain_timeout })
     }
 
     /// The first address's base URL, for tests.
@@ -91,11 +88,12 @@ impl Exporter {
         format!("http://{}{path}", self.addrs[0])
     }
 
-    /// Stops the collector, drains in-flight requests and waits at most a bounded time.
+    /// Stops the collector at once and drains in-flight requests for at most the drain timeout.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), drain).await.is_err() {
+        // The servers give up draining after drain_timeout; this is only a backstop.
+        if tokio::time::timeout(self.drain_timeout + Duration::from_secs(1), drain).await.is_err() {
             tracing::warn!("shutdown took too long; stopping anyway");
             self.tasks.abort_all();
         }
@@ -105,7 +103,7 @@ impl Exporter {
 /// The simulator of demo mode: a month of history, exports starting and ending every few
 /// seconds, one stuck export, and now and then a throttled request (which the SDK retries), so
 /// that every dashboard panel has something to show.
-async fn start_demo_simulator() -> Result<(Arc<Simulator>, RunningSimulator), Error> {
+async fn start_demo_simulator() -> Result<RunningSimulator, Error> {
     let evolution = Evolution::default();
     let seed = rand::random();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
@@ -115,5 +113,5 @@ async fn start_demo_simulator() -> Result<(Arc<Simulator>, RunningSimulator), Er
     simulator.set_fault(Some(FaultPlan { fault: Fault::Throttle, schedule: Schedule::Probability(0.1) }));
     let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Simulator)?;
     tracing::info!(endpoint = %running.endpoint_url(), "demo mode: collecting from the built-in ADS simulator");
-    Ok((simulator, running))
+    Ok(running)
 }
