@@ -8,16 +8,19 @@
 //! hashes that are not bcrypt are all refused at start-up, with the message promtool gives.
 //! Every file it accepts works, within what rustls offers: TLS 1.0 and 1.1, RSA key exchange,
 //! CBC cipher suites and the P-521 curve are not available, and a file that asks for only those
-//! gets the nearest rustls can do, with a warning.
+//! gets the nearest rustls can do, with a warning. The certificate and key files are read again
+//! when they change, so a renewed certificate needs no restart.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{DistinguishedName, RootCertStore, ServerConfig, SignatureScheme, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
@@ -231,15 +234,7 @@ fn tls_config(tls: TlsFile, dir: &Path) -> Result<Option<Arc<ServerConfig>>, Str
     let Some(key_file) = tls.key_file.as_deref().filter(|s| !s.is_empty()) else {
         return Err("missing key_file".to_owned());
     };
-    let certs = read_certificates(&resolve(dir, cert_file)).map_err(|e| format!("failed to load X509KeyPair: {e}"))?;
-    if certs.is_empty() {
-        return Err("failed to load X509KeyPair: tls: failed to find any PEM data in certificate input".to_owned());
-    }
-    let key_path = resolve(dir, key_file);
-    let key_bytes = std::fs::read(&key_path)
-        .map_err(|e| format!("failed to load X509KeyPair: open {}: {e}", key_path.display()))?;
-    let key = PrivateKeyDer::from_pem_slice(&key_bytes)
-        .map_err(|_| "failed to load X509KeyPair: tls: failed to find any PEM data in key input".to_owned())?;
+    let (cert_path, key_path) = (resolve(dir, cert_file), resolve(dir, key_file));
 
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(names) = &tls.cipher_suites {
@@ -301,16 +296,88 @@ fn tls_config(tls: TlsFile, dir: &Path) -> Result<Option<Arc<ServerConfig>>, Str
     }
 
     let provider = Arc::new(provider);
+    let certificate = ReloadingCertificate::load(cert_path, key_path, provider.clone())?;
     let verifier = client_verifier(&tls, dir, &provider)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
         .map_err(|e| format!("TLS configuration: {e}"))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("failed to load X509KeyPair: {e}"))?;
+        .with_cert_resolver(Arc::new(certificate));
     config.ignore_client_order = tls.prefer_server_cipher_suites.unwrap_or(true);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(Arc::new(config)))
+}
+
+/// How often the certificate and key files are checked for a change.
+const CERTIFICATE_CHECK: Duration = Duration::from_secs(5);
+
+/// The server certificate, read again when its files change (checked at most every few seconds,
+/// during a handshake), so that a renewed certificate is served without a restart. A renewal that
+/// cannot be loaded is logged once, and the previous certificate stays in use.
+#[derive(Debug)]
+struct ReloadingCertificate {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    provider: Arc<CryptoProvider>,
+    state: Mutex<CertificateState>,
+}
+
+#[derive(Debug)]
+struct CertificateState {
+    current: Arc<CertifiedKey>,
+    /// Modification time and length of both files, as last loaded (or last tried).
+    stamp: Option<[(SystemTime, u64); 2]>,
+    checked: Instant,
+}
+
+impl ReloadingCertificate {
+    fn load(cert_path: PathBuf, key_path: PathBuf, provider: Arc<CryptoProvider>) -> Result<Self, String> {
+        let stamp = file_stamp(&cert_path, &key_path);
+        let current = Arc::new(certified_key(&cert_path, &key_path, &provider)?);
+        let state = Mutex::new(CertificateState { current, stamp, checked: Instant::now() });
+        Ok(ReloadingCertificate { cert_path, key_path, provider, state })
+    }
+}
+
+fn file_stamp(cert: &Path, key: &Path) -> Option<[(SystemTime, u64); 2]> {
+    let stamp = |path: &Path| std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+    Some([stamp(cert)?, stamp(key)?])
+}
+
+/// A certificate chain and its key, with the messages Go gives for the same faults.
+fn certified_key(cert_path: &Path, key_path: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+    let certs = read_certificates(cert_path).map_err(|e| format!("failed to load X509KeyPair: {e}"))?;
+    if certs.is_empty() {
+        return Err("failed to load X509KeyPair: tls: failed to find any PEM data in certificate input".to_owned());
+    }
+    let key_bytes =
+        std::fs::read(key_path).map_err(|e| format!("failed to load X509KeyPair: open {}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_bytes)
+        .map_err(|_| "failed to load X509KeyPair: tls: failed to find any PEM data in key input".to_owned())?;
+    CertifiedKey::from_der(certs, key, provider).map_err(|e| format!("failed to load X509KeyPair: {e}"))
+}
+
+impl ResolvesServerCert for ReloadingCertificate {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.checked.elapsed() >= CERTIFICATE_CHECK {
+            state.checked = Instant::now();
+            let stamp = file_stamp(&self.cert_path, &self.key_path);
+            if stamp != state.stamp {
+                state.stamp = stamp;
+                match certified_key(&self.cert_path, &self.key_path, &self.provider) {
+                    Ok(key) => {
+                        tracing::info!(cert_file = %self.cert_path.display(), "loaded the renewed TLS certificate");
+                        state.current = Arc::new(key);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot load the changed TLS certificate; serving the previous one");
+                    }
+                }
+            }
+        }
+        Some(state.current.clone())
+    }
 }
 
 fn client_verifier(

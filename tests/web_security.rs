@@ -293,3 +293,28 @@ fn a_rejected_file_stops_the_binary_with_a_clear_message() {
     let last = stderr.lines().last().unwrap();
     assert!(last.contains("invalid --web.config.file") && last.contains("missing.crt"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    common::tls::write_certificates(dir.path());
+    let renewed = tempfile::tempdir().unwrap();
+    common::tls::write_certificates(renewed.path());
+    let path = dir.path().join("web.yml");
+    std::fs::write(&path, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n").unwrap();
+    let (_simulator, running) = simulator(Vec::new()).await;
+    let exporter = start(&path, &running.endpoint_url()).await.unwrap();
+    let addr = exporter.addrs[0];
+    assert_eq!(rust_client_get(dir.path(), addr, "/-/healthy", None).await.unwrap().0, 200);
+    assert!(rust_client_get(renewed.path(), addr, "/-/healthy", None).await.is_err(), "another CA's client");
+
+    for file in ["server.key", "server.crt"] {
+        std::fs::copy(renewed.path().join(file), dir.path().join(file)).unwrap();
+    }
+    wait_for("the renewed certificate", || async {
+        rust_client_get(renewed.path(), addr, "/-/healthy", None).await.ok().filter(|(status, _)| *status == 200)
+    })
+    .await;
+    assert!(rust_client_get(dir.path(), addr, "/-/healthy", None).await.is_err(), "the old certificate is gone");
+    exporter.shutdown().await;
+}
