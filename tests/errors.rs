@@ -17,13 +17,6 @@ fn tasks() -> Vec<Task> {
     ]
 }
 
-fn errors(samples: &Samples, code: &str) -> f64 {
-    samples
-        .get(&format!("ads_api_errors_total{{code=\"{code}\",operation=\"DescribeExportTasks\"}}"))
-        .copied()
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_the_sdk_retries_away_is_still_counted() {
     let (simulator, running) = simulator(tasks()).await;

@@ -30,11 +30,6 @@ fn task_gauges(samples: &Samples) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn errors(samples: &Samples, code: &str) -> f64 {
-    let series = format!("ads_api_errors_total{{code=\"{code}\",operation=\"DescribeExportTasks\"}}");
-    samples.get(&series).copied().unwrap_or(0.0)
-}
-
 struct Setup {
     simulator: Arc<Simulator>,
     _simulator_server: RunningSimulator,

@@ -16,7 +16,6 @@ pub mod wire;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -26,6 +25,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+use crate::metrics::unix_now as now;
 
 pub use faults::{Fault, FaultPlan, Schedule};
 pub use model::{Evolution, FAILED, IN_PROGRESS, Population, SUCCEEDED, Task};
@@ -81,10 +82,6 @@ pub struct Simulator {
     config: SimulatorConfig,
     state: Mutex<State>,
     fault: watch::Sender<Option<FaultPlan>>,
-}
-
-fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Simulator {

@@ -153,6 +153,12 @@ pub async fn scrape_until(exporter: &Exporter, what: &str, predicate: impl Fn(&S
     .await
 }
 
+/// `ads_api_errors_total` of DescribeExportTasks for an error code (0 when never counted).
+pub fn errors(samples: &Samples, code: &str) -> f64 {
+    let series = format!("ads_api_errors_total{{code=\"{code}\",operation=\"DescribeExportTasks\"}}");
+    samples.get(&series).copied().unwrap_or(0.0)
+}
+
 /// The value of a series, or panics with the series name.
 pub fn value(samples: &Samples, series: &str) -> f64 {
     *samples.get(series).unwrap_or_else(|| panic!("no series {series}"))
