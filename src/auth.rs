@@ -1,5 +1,6 @@
 //! HTTP basic auth against bcrypt hashes, as exporter-toolkit does it: an unknown user is
-//! checked against a dummy hash, so that it takes as long as a wrong password; results are
+//! checked against a dummy hash of the same cost as the users' hashes, so that it takes as long
+//! as a wrong password; results are
 //! cached (keyed by a salted digest, never the password itself) so that a scrape does not pay
 //! for bcrypt every time; and bcrypt runs off the async threads, a few at a time.
 
@@ -10,14 +11,17 @@ use base64::Engine;
 use hyper::header::HeaderValue;
 use tokio::sync::Semaphore;
 
-/// A bcrypt hash (cost 10) of a random string no one knows.
+/// A bcrypt hash (cost 10) of a string no one knows, should hashing a fresh one fail.
 const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+/// The dummy's cost follows the users' hashes up to this (cost 16 already takes seconds).
+const MAX_DUMMY_COST: u32 = 16;
 const CACHE_ENTRIES: usize = 1024;
 const CONCURRENT_BCRYPT: usize = 4;
 
 #[derive(Debug)]
 pub struct BasicAuth {
     users: HashMap<String, String>,
+    dummy: String,
     salt: [u8; 32],
     cache: Mutex<HashMap<[u8; 32], bool>>,
     bcrypt_permits: Semaphore,
@@ -26,8 +30,12 @@ pub struct BasicAuth {
 impl BasicAuth {
     /// `users` maps user names to bcrypt hashes.
     pub fn new(users: HashMap<String, String>) -> BasicAuth {
+        let cost = users.values().filter_map(|h| crate::webconfig::bcrypt_cost(h).ok()).max().unwrap_or(10);
+        let secret = format!("{:032x}", rand::random::<u128>());
+        let dummy = bcrypt::hash(secret, cost.clamp(4, MAX_DUMMY_COST)).unwrap_or_else(|_| DUMMY_HASH.to_owned());
         BasicAuth {
             users,
+            dummy,
             salt: rand::random(),
             cache: Mutex::new(HashMap::new()),
             bcrypt_permits: Semaphore::new(CONCURRENT_BCRYPT),
@@ -43,7 +51,7 @@ impl BasicAuth {
         }
         let (hash, exists) = match self.users.get(&user) {
             Some(hash) => (hash.clone(), true),
-            None => (DUMMY_HASH.to_owned(), false),
+            None => (self.dummy.clone(), false),
         };
         let Ok(_permit) = self.bcrypt_permits.acquire().await else { return false };
         let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
@@ -106,8 +114,14 @@ mod tests {
     }
 
     #[test]
-    fn the_dummy_hash_is_a_valid_bcrypt_hash() {
+    fn the_dummy_hash_costs_what_the_users_hashes_cost() {
         assert_eq!(crate::webconfig::bcrypt_cost(DUMMY_HASH), Ok(10));
-        assert!(!bcrypt::verify("", DUMMY_HASH).unwrap());
+        let users = HashMap::from([
+            ("a".to_owned(), bcrypt::hash("x", 5).unwrap()),
+            ("b".to_owned(), bcrypt::hash("y", 6).unwrap()),
+        ]);
+        let auth = BasicAuth::new(users);
+        assert_eq!(crate::webconfig::bcrypt_cost(&auth.dummy), Ok(6));
+        assert!(!bcrypt::verify("", &auth.dummy).unwrap());
     }
 }
