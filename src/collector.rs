@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use aws_sdk_applicationdiscovery::Client;
 use aws_sdk_applicationdiscovery::operation::RequestId;
 use aws_sdk_applicationdiscovery::types::ExportFilter;
@@ -71,24 +71,40 @@ impl CollectionError {
     }
 }
 
+/// What a collector has published: one value, swapped whole, so that a scrape sees the data
+/// and what is said about it (`ads_up`, the last success) from the same moment.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// The last good collection; `None` until the first success.
+    pub last_good: Option<Arc<Aggregate>>,
+    /// When the last good collection ended, in Unix seconds; 0 before the first.
+    pub last_success: f64,
+    /// Why the last collection failed; `None` when it succeeded (or before the first ended).
+    pub last_error: Option<CollectionError>,
+}
+
+impl Published {
+    /// Whether the last collection succeeded.
+    pub fn up(&self) -> bool {
+        self.last_good.is_some() && self.last_error.is_none()
+    }
+}
+
 /// What one target's collector publishes: read by scrapes, written only by the collector.
 #[derive(Debug)]
 pub struct TargetState {
-    /// The last good collection; `None` until the first success.
-    pub snapshot: Arc<ArcSwapOption<Aggregate>>,
-    /// Why the last collection failed; `None` when it succeeded.
-    pub last_error: ArcSwapOption<CollectionError>,
+    pub published: Arc<ArcSwap<Published>>,
     pub metrics: CollectorMetrics,
 }
 
 impl TargetState {
     pub fn new(metrics: CollectorMetrics) -> TargetState {
-        TargetState { snapshot: Arc::default(), last_error: ArcSwapOption::empty(), metrics }
+        TargetState { published: Arc::default(), metrics }
     }
 
     /// True once a collection has succeeded.
     pub fn ready(&self) -> bool {
-        self.snapshot.load().is_some()
+        self.published.load().last_good.is_some()
     }
 }
 
@@ -170,19 +186,20 @@ impl Target {
                 if !self.state.ready() {
                     tracing::info!(tasks = aggregate.total(), pages = aggregate.pages, "first collection succeeded");
                 }
-                // The data first, then the metrics that say it is there: a scrape in between
-                // never sees ads_up 1 without the task gauges.
-                self.state.snapshot.store(Some(aggregate.clone()));
-                self.state.last_error.store(None);
-                metrics.pages.set(i64::try_from(aggregate.pages).unwrap_or(i64::MAX));
-                metrics.last_success.set(unix_now());
-                metrics.up.set(1);
+                self.state.published.store(Arc::new(Published {
+                    last_good: Some(aggregate.clone()),
+                    last_success: unix_now(),
+                    last_error: None,
+                }));
                 Ok(aggregate)
             }
             Err(error) => {
-                self.state.last_error.store(Some(Arc::new(error.clone())));
+                // Only the collector writes, so nothing can change between this load and store.
+                let previous = self.state.published.load_full();
+                self.state
+                    .published
+                    .store(Arc::new(Published { last_error: Some(error.clone()), ..(*previous).clone() }));
                 metrics.failures.inc();
-                metrics.up.set(0);
                 Err(error)
             }
         }

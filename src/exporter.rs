@@ -14,7 +14,7 @@ use crate::collector::{Target, TargetState};
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::Web;
-use crate::metrics::{CollectorMetrics, TaskMetrics};
+use crate::metrics::{CollectorMetrics, PublishedMetrics};
 use crate::simulator::{
     Evolution, Fault, FaultPlan, Population, RunningSimulator, Schedule, Simulator, SimulatorConfig,
 };
@@ -57,7 +57,7 @@ impl Exporter {
             crate::aws::client(&config.aws, Timeouts::for_collection(config.collector.timeout), metrics.api.clone())
                 .await?;
         let state = Arc::new(TargetState::new(metrics));
-        registry.register(Box::new(TaskMetrics::new(state.snapshot.clone())))?;
+        registry.register(Box::new(PublishedMetrics::new(state.published.clone())))?;
 
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();

@@ -115,7 +115,8 @@ impl Web {
         let mut rows = String::new();
         for target in &self.targets {
             let metrics = &target.metrics;
-            let state = match (target.last_error.load_full(), target.ready()) {
+            let published = target.published.load_full();
+            let state = match (&published.last_error, published.last_good.is_some()) {
                 (Some(error), true) => {
                     format!("last collection failed, serving the last good data: [{}] {error}", error.code())
                 }
@@ -125,7 +126,7 @@ impl Web {
                 (None, true) => "last collection succeeded".to_owned(),
                 (None, false) => "first collection in progress".to_owned(),
             };
-            let tasks = target.snapshot.load_full().map_or_else(String::new, |a| {
+            let tasks = published.last_good.as_ref().map_or_else(String::new, |a| {
                 a.by_status.iter().map(|(s, v)| format!("{s}: {}", v.count)).collect::<Vec<_>>().join(", ")
             });
             rows.push_str(&format!(

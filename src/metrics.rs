@@ -1,16 +1,16 @@
-//! The metrics: the exporter's own (counters and gauges updated by the collector), the task
-//! gauges (rendered at scrape time from the last good [`Aggregate`]), build info and process
-//! metrics. A scrape only reads memory.
+//! The metrics: the exporter's own counters (updated by the collector), what the collector
+//! published (rendered at scrape time from one [`Published`] state: `ads_up`, the last success,
+//! the task gauges), build info and process metrics. A scrape only reads memory.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::aggregate::Aggregate;
+use crate::collector::Published;
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> f64 {
@@ -37,12 +37,9 @@ impl ApiMetrics {
 /// What the exporter says about its own collections.
 #[derive(Debug, Clone)]
 pub struct CollectorMetrics {
-    pub up: IntGauge,
     pub duration: Gauge,
-    pub last_success: Gauge,
     pub collections: IntCounter,
     pub failures: IntCounter,
-    pub pages: IntGauge,
     pub backoff: Gauge,
     pub api: ApiMetrics,
 }
@@ -52,27 +49,15 @@ const STALE: &str = "From the last successful collection: a failed collection ke
 impl CollectorMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<CollectorMetrics> {
         let metrics = CollectorMetrics {
-            up: IntGauge::new(
-                "ads_up",
-                "1 when the last collection of export tasks from AWS succeeded, 0 when it failed.",
-            )?,
             duration: Gauge::new(
                 "ads_collection_duration_seconds",
                 "How long the last collection took, successful or not.",
-            )?,
-            last_success: Gauge::new(
-                "ads_last_collection_success_timestamp_seconds",
-                "When the last successful collection ended, in seconds since the Unix epoch (0 before the first).",
             )?,
             collections: IntCounter::new(
                 "ads_collections_total",
                 "Collections attempted. The exporter collects in the background, never on a scrape.",
             )?,
             failures: IntCounter::new("ads_collection_failures_total", "Collections that failed or timed out.")?,
-            pages: IntGauge::new(
-                "ads_collection_pages",
-                "DescribeExportTasks pages read by the last successful collection.",
-            )?,
             backoff: Gauge::new(
                 "ads_collection_backoff_seconds",
                 "Extra wait before the next collection after repeated failures, beyond the interval (0 when collecting normally).",
@@ -92,12 +77,9 @@ impl CollectorMetrics {
             },
         };
         metrics.api.requests.with_label_values(&["DescribeExportTasks"]);
-        registry.register(Box::new(metrics.up.clone()))?;
         registry.register(Box::new(metrics.duration.clone()))?;
-        registry.register(Box::new(metrics.last_success.clone()))?;
         registry.register(Box::new(metrics.collections.clone()))?;
         registry.register(Box::new(metrics.failures.clone()))?;
-        registry.register(Box::new(metrics.pages.clone()))?;
         registry.register(Box::new(metrics.backoff.clone()))?;
         registry.register(Box::new(metrics.api.requests.clone()))?;
         registry.register(Box::new(metrics.api.errors.clone()))?;
@@ -105,8 +87,11 @@ impl CollectorMetrics {
     }
 }
 
-/// The task gauges of one snapshot; built anew on every scrape so that ages are computed then.
-struct TaskGauges {
+/// The gauges of one published state; built anew on every scrape so that ages are computed then.
+struct PublishedGauges {
+    up: Gauge,
+    last_success: Gauge,
+    pages: Gauge,
     tasks: GaugeVec,
     truncated: Gauge,
     oldest_timestamp: GaugeVec,
@@ -115,12 +100,19 @@ struct TaskGauges {
     newest_age: GaugeVec,
 }
 
-impl TaskGauges {
-    fn new() -> TaskGauges {
+impl PublishedGauges {
+    fn new() -> PublishedGauges {
         let vec = |name: &str, help: &str| {
             GaugeVec::new(Opts::new(name, format!("{help} {STALE}")), &["status"]).expect("valid metric definition")
         };
-        TaskGauges {
+        let gauge = |name: &str, help: &str| Gauge::new(name, help).expect("valid metric definition");
+        PublishedGauges {
+            up: gauge("ads_up", "1 when the last collection of export tasks from AWS succeeded, 0 when it failed."),
+            last_success: gauge(
+                "ads_last_collection_success_timestamp_seconds",
+                "When the last successful collection ended, in seconds since the Unix epoch (0 before the first).",
+            ),
+            pages: gauge("ads_collection_pages", "DescribeExportTasks pages read by the last successful collection."),
             tasks: vec("ads_export_tasks", "Export tasks by status."),
             truncated: Gauge::new(
                 "ads_export_tasks_truncated",
@@ -146,7 +138,13 @@ impl TaskGauges {
         }
     }
 
-    fn collectors(&self) -> [&dyn Collector; 6] {
+    /// What is said about the collections: always exported.
+    fn status(&self) -> [&dyn Collector; 3] {
+        [&self.up, &self.last_success, &self.pages]
+    }
+
+    /// The task gauges: exported once a collection has succeeded.
+    fn tasks(&self) -> [&dyn Collector; 6] {
         [
             &self.tasks,
             &self.truncated,
@@ -157,7 +155,13 @@ impl TaskGauges {
         ]
     }
 
-    fn fill(&self, aggregate: &Aggregate, now: f64) {
+    /// Sets every gauge from `published`. Before the first successful collection there are no
+    /// task gauges: no data is better than a made-up zero.
+    fn fill(&self, published: &Published, now: f64) {
+        self.up.set(if published.up() { 1.0 } else { 0.0 });
+        self.last_success.set(published.last_success);
+        let Some(aggregate) = &published.last_good else { return };
+        self.pages.set(aggregate.pages as f64);
         for (status, summary) in &aggregate.by_status {
             let labels = [status.as_str()];
             self.tasks.with_label_values(&labels).set(summary.count as f64);
@@ -174,29 +178,31 @@ impl TaskGauges {
     }
 }
 
-/// A Prometheus collector of the task gauges of the last good snapshot. Before the first
-/// successful collection it exports none of them: no data is better than a made-up zero.
-pub struct TaskMetrics {
-    snapshot: Arc<ArcSwapOption<Aggregate>>,
-    templates: TaskGauges,
+/// A Prometheus collector of what a collector published: `ads_up`, the last success, the pages
+/// and the task gauges, all from one load of the published state, so that a scrape racing a
+/// collection never sees `ads_up` 1 beside task gauges that are not there yet.
+pub struct PublishedMetrics {
+    published: Arc<ArcSwap<Published>>,
+    templates: PublishedGauges,
 }
 
-impl TaskMetrics {
-    pub fn new(snapshot: Arc<ArcSwapOption<Aggregate>>) -> TaskMetrics {
-        TaskMetrics { snapshot, templates: TaskGauges::new() }
+impl PublishedMetrics {
+    pub fn new(published: Arc<ArcSwap<Published>>) -> PublishedMetrics {
+        PublishedMetrics { published, templates: PublishedGauges::new() }
     }
 }
 
-impl Collector for TaskMetrics {
+impl Collector for PublishedMetrics {
     fn desc(&self) -> Vec<&Desc> {
-        self.templates.collectors().into_iter().flat_map(|c| c.desc()).collect()
+        self.templates.status().into_iter().chain(self.templates.tasks()).flat_map(|c| c.desc()).collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let Some(aggregate) = self.snapshot.load_full() else { return Vec::new() };
-        let gauges = TaskGauges::new();
-        gauges.fill(&aggregate, unix_now());
-        gauges.collectors().into_iter().flat_map(|c| c.collect()).collect()
+        let published = self.published.load();
+        let gauges = PublishedGauges::new();
+        gauges.fill(&published, unix_now());
+        let tasks = if published.last_good.is_some() { &gauges.tasks()[..] } else { &[] };
+        gauges.status().iter().chain(tasks).flat_map(|c| c.collect()).collect()
     }
 }
 

@@ -66,9 +66,18 @@ fn the_readme_documents_every_flag_and_metric() {
         let registry = ::prometheus::Registry::new();
         ads_exporter::metrics::CollectorMetrics::new(&registry).unwrap();
         ads_exporter::metrics::register_build_and_process(&registry).unwrap();
+        let mut aggregate = ads_exporter::aggregate::Aggregate::default();
+        aggregate.add(SUCCEEDED, Some(1_700_000_000.0), true);
+        let published = ads_exporter::collector::Published {
+            last_good: Some(std::sync::Arc::new(aggregate)),
+            ..Default::default()
+        };
+        let published = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(published));
+        registry.register(Box::new(ads_exporter::metrics::PublishedMetrics::new(published))).unwrap();
         registry
     })
     .unwrap();
+    assert!(metrics.contains("ads_export_task_oldest_request_age_seconds"), "{metrics}");
     for name in metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()) {
         let documented = readme.contains(&format!("`{name}`")) || name.starts_with("process_");
         assert!(documented, "the README does not document {name}");
