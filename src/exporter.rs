@@ -15,9 +15,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::http::Web;
 use crate::metrics::{CollectorMetrics, PublishedMetrics};
-use crate::simulator::{
-    Evolution, Fault, FaultPlan, Population, RunningSimulator, Schedule, Simulator, SimulatorConfig,
-};
+use crate::simulator::{Evolution, Fault, FaultPlan, RunningSimulator, Schedule, Simulator, SimulatorConfig};
 
 /// A running exporter.
 pub struct Exporter {
@@ -104,12 +102,9 @@ impl Exporter {
 /// seconds, one stuck export, and now and then a throttled request (which the SDK retries), so
 /// that every dashboard panel has something to show.
 async fn start_demo_simulator() -> Result<RunningSimulator, Error> {
-    let evolution = Evolution::default();
-    let seed = rand::random();
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
-    let population = Population::demo(250, crate::metrics::unix_now(), &evolution, &mut rng);
-    let config = SimulatorConfig { evolution: Some(evolution), seed, ..SimulatorConfig::default() };
-    let simulator = Simulator::new(population, config);
+    let config =
+        SimulatorConfig { evolution: Some(Evolution::default()), seed: rand::random(), ..SimulatorConfig::default() };
+    let simulator = Simulator::demo(250, config);
     simulator.set_fault(Some(FaultPlan { fault: Fault::Throttle, schedule: Schedule::Probability(0.1) }));
     let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Simulator)?;
     tracing::info!(endpoint = %running.endpoint_url(), "demo mode: collecting from the built-in ADS simulator");

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use ads_exporter::cli::{Cli, Command, SimulateArgs, one_line_error};
 use ads_exporter::config::LogSettings;
 use ads_exporter::exporter::Exporter;
-use ads_exporter::simulator::{Evolution, FaultPlan, Population, Schedule, Simulator, SimulatorConfig};
+use ads_exporter::simulator::{Evolution, FaultPlan, Schedule, Simulator, SimulatorConfig};
 use clap::Parser;
 use clap::error::ErrorKind;
 
@@ -60,15 +60,12 @@ async fn run(cli: &Cli) -> Result<(), String> {
 async fn simulate(args: &SimulateArgs) -> Result<(), String> {
     ads_exporter::logging::init(&LogSettings { level: args.log.level.clone(), format: args.log.format })
         .map_err(|e| e.to_string())?;
-    let evolution = Evolution::default();
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(args.seed);
-    let population = Population::demo(args.tasks, ads_exporter::metrics::unix_now(), &evolution, &mut rng);
     let config = SimulatorConfig {
         home_region: args.home_region.clone(),
-        evolution: (!args.still).then_some(evolution),
+        evolution: (!args.still).then(Evolution::default),
         seed: args.seed,
     };
-    let simulator = Simulator::new(population, config);
+    let simulator = Simulator::demo(args.tasks, config);
     if let Some(fault) = &args.fault {
         let schedule = args.fault_probability.map_or(Schedule::Always, Schedule::Probability);
         simulator.set_fault(Some(FaultPlan { fault: fault.clone(), schedule }));

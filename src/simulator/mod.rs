@@ -96,6 +96,15 @@ impl Simulator {
         Arc::new(Simulator { config, state: Mutex::new(state), fault: watch::Sender::new(None) })
     }
 
+    /// A simulator of a plausible account ([`Population::demo`] with `history` finished exports),
+    /// its random choices seeded by `config.seed`.
+    pub fn demo(history: usize, config: SimulatorConfig) -> Arc<Simulator> {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let evolution = config.evolution.clone().unwrap_or_default();
+        let population = Population::demo(history, now(), &evolution, &mut rng);
+        Simulator::new(population, config)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the population half-changed in a way that
         // matters to a simulator, so a poisoned lock is still usable.
