@@ -14,7 +14,7 @@ pub const KNOWN_STATUSES: [&str; 3] = ["FAILED", "IN_PROGRESS", "SUCCEEDED"];
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusSummary {
     pub count: u64,
-    /// Oldest `exportRequestTime`, epoch seconds (`None` when no task of this status has one).
+    /// Oldest `exportRequestTime`, epoch seconds (`None` when no task has this status).
     pub oldest_request: Option<f64>,
     /// Newest `exportRequestTime`, epoch seconds.
     pub newest_request: Option<f64>,
@@ -40,18 +40,15 @@ impl Default for Aggregate {
 }
 
 impl Aggregate {
-    /// Adds one task. A request time of `None` (or the SDK's default of 0 for a missing field)
-    /// counts the task without touching the time range.
-    pub fn add(&mut self, status: &str, request_time: Option<f64>, truncated: bool) {
+    /// Adds one task requested at `request_time` (epoch seconds).
+    pub fn add(&mut self, status: &str, request_time: f64, truncated: bool) {
         let summary = match self.by_status.get_mut(status) {
             Some(summary) => summary,
             None => self.by_status.entry(status.to_owned()).or_default(),
         };
         summary.count += 1;
-        if let Some(time) = request_time.filter(|t| t.is_finite() && *t > 0.0) {
-            summary.oldest_request = Some(summary.oldest_request.map_or(time, |t| t.min(time)));
-            summary.newest_request = Some(summary.newest_request.map_or(time, |t| t.max(time)));
-        }
+        summary.oldest_request = Some(summary.oldest_request.map_or(request_time, |t| t.min(request_time)));
+        summary.newest_request = Some(summary.newest_request.map_or(request_time, |t| t.max(request_time)));
         self.truncated += u64::from(truncated);
     }
 
@@ -72,7 +69,7 @@ impl Aggregate {
         self.pages += 1;
         for export in exports {
             let time = export.export_request_time().as_secs_f64();
-            self.add(export.export_status().as_str(), Some(time), export.is_truncated());
+            self.add(export.export_status().as_str(), time, export.is_truncated());
         }
         Ok(())
     }
@@ -97,20 +94,39 @@ mod tests {
     #[test]
     fn keeps_counts_ranges_and_unknown_statuses() {
         let mut aggregate = Aggregate::default();
-        aggregate.add("SUCCEEDED", Some(200.0), false);
-        aggregate.add("SUCCEEDED", Some(100.0), true);
-        aggregate.add("SUCCEEDED", Some(300.0), false);
-        aggregate.add("CANCELLED", Some(50.0), false);
-        aggregate.add("FAILED", Some(0.0), false);
+        aggregate.add("SUCCEEDED", 200.0, false);
+        aggregate.add("SUCCEEDED", 100.0, true);
+        aggregate.add("SUCCEEDED", 300.0, false);
+        aggregate.add("CANCELLED", 50.0, false);
         let succeeded = &aggregate.by_status["SUCCEEDED"];
         assert_eq!(
             (succeeded.count, succeeded.oldest_request, succeeded.newest_request),
             (3, Some(100.0), Some(300.0))
         );
         assert_eq!(aggregate.by_status["CANCELLED"].count, 1);
-        let failed = &aggregate.by_status["FAILED"];
-        assert_eq!((failed.count, failed.oldest_request), (1, None), "a missing request time is not a time");
+        assert_eq!(aggregate.by_status["FAILED"], StatusSummary::default());
         assert_eq!(aggregate.truncated, 1);
-        assert_eq!(aggregate.total(), 5);
+        assert_eq!(aggregate.total(), 4);
+    }
+
+    fn export(id: &str, status: &str, time: i64) -> ExportInfo {
+        ExportInfo::builder()
+            .export_id(id)
+            .export_status(status.into())
+            .status_message("")
+            .export_request_time(aws_smithy_types::DateTime::from_secs(time))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_page_with_a_task_missing_a_required_field_counts_nothing() {
+        let mut aggregate = Aggregate::default();
+        assert_eq!(aggregate.add_page(&[export("e1", "SUCCEEDED", 1_700_000_000)]), Ok(()));
+        for bad in [export("e2", "FAILED", 0), export("e3", "", 1_700_000_000), export("", "FAILED", 1_700_000_000)] {
+            let page = [export("e4", "FAILED", 1_700_000_000), bad];
+            assert!(aggregate.add_page(&page).unwrap_err().contains("lacks a required field"));
+        }
+        assert_eq!((aggregate.total(), aggregate.pages), (1, 1));
     }
 }

@@ -67,7 +67,7 @@ fn the_readme_documents_every_flag_and_metric() {
         ads_exporter::metrics::CollectorMetrics::new(&registry).unwrap();
         ads_exporter::metrics::register_build_and_process(&registry).unwrap();
         let mut aggregate = ads_exporter::aggregate::Aggregate::default();
-        aggregate.add(SUCCEEDED, Some(1_700_000_000.0), true);
+        aggregate.add(SUCCEEDED, 1_700_000_000.0, true);
         let published = ads_exporter::collector::Published {
             last_good: Some(std::sync::Arc::new(aggregate)),
             ..Default::default()
