@@ -1,8 +1,9 @@
 //! `ads_exporter`: a Prometheus exporter for AWS Application Discovery Service export tasks.
 //!
 //! Data flows one way: AWS pages ([`aws`], [`collector`]) fold into an [`aggregate::Aggregate`],
-//! which the collector swaps in whole as the target's snapshot; a scrape renders the snapshot
-//! and the exporter's own metrics ([`metrics`]) over HTTP ([`http`], [`serve`]). A scrape never
+//! which the collector publishes, with the outcome of the last collection, as one
+//! [`collector::Published`] state swapped whole; a scrape renders it and the exporter's own
+//! counters ([`metrics`]) over HTTP ([`http`], [`serve`], [`webconfig`], [`auth`]). A scrape never
 //! calls AWS. [`exporter`] wires it together from a validated [`config::Config`], which
 //! [`cli`] builds from flags. [`simulator`] is an ADS API simulator for demo mode and tests.
 #![forbid(unsafe_code)]
