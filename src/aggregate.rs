@@ -10,6 +10,14 @@ use aws_sdk_applicationdiscovery::types::ExportInfo;
 /// The statuses ADS documents; each is always present in a snapshot, with 0 when no task has it.
 pub const KNOWN_STATUSES: [&str; 3] = ["FAILED", "IN_PROGRESS", "SUCCEEDED"];
 
+/// At most this many statuses beyond the known ones get series of their own (in order of first
+/// appearance): a broken endpoint sending thousands of distinct values must not create thousands
+/// of series.
+pub const MAX_OTHER_STATUSES: usize = 20;
+
+/// What the SDK reads for a missing required enum field: not a status.
+const SDK_MISSING_VALUE: &str = "no value was set";
+
 /// Count and request-time range of the tasks with one status.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusSummary {
@@ -28,6 +36,8 @@ pub struct Aggregate {
     pub by_status: BTreeMap<String, StatusSummary>,
     /// Tasks whose `isTruncated` is true.
     pub truncated: u64,
+    /// Tasks whose status is beyond the [`MAX_OTHER_STATUSES`] others admitted.
+    pub omitted: u64,
     /// Pages the collection read.
     pub pages: u64,
 }
@@ -35,21 +45,26 @@ pub struct Aggregate {
 impl Default for Aggregate {
     fn default() -> Self {
         let by_status = KNOWN_STATUSES.iter().map(|s| ((*s).to_owned(), StatusSummary::default())).collect();
-        Aggregate { by_status, truncated: 0, pages: 0 }
+        Aggregate { by_status, truncated: 0, omitted: 0, pages: 0 }
     }
 }
 
 impl Aggregate {
     /// Adds one task requested at `request_time` (epoch seconds).
     pub fn add(&mut self, status: &str, request_time: f64, truncated: bool) {
+        self.truncated += u64::from(truncated);
+        let full = self.by_status.len() >= KNOWN_STATUSES.len() + MAX_OTHER_STATUSES;
         let summary = match self.by_status.get_mut(status) {
             Some(summary) => summary,
+            None if full => {
+                self.omitted += 1;
+                return;
+            }
             None => self.by_status.entry(status.to_owned()).or_default(),
         };
         summary.count += 1;
         summary.oldest_request = Some(summary.oldest_request.map_or(request_time, |t| t.min(request_time)));
         summary.newest_request = Some(summary.newest_request.map_or(request_time, |t| t.max(request_time)));
-        self.truncated += u64::from(truncated);
     }
 
     /// Adds one `DescribeExportTasks` page. A task without its required fields (the SDK reads
@@ -59,7 +74,7 @@ impl Aggregate {
         for export in exports {
             let time = export.export_request_time().as_secs_f64();
             let status = export.export_status().as_str();
-            if export.export_id().is_empty() || status.is_empty() || time <= 0.0 {
+            if export.export_id().is_empty() || status.is_empty() || status == SDK_MISSING_VALUE || time <= 0.0 {
                 return Err(format!(
                     "an export task lacks a required field (exportId {:?}, exportStatus {status:?}, exportRequestTime {time})",
                     export.export_id()
@@ -76,7 +91,7 @@ impl Aggregate {
 
     /// All tasks seen.
     pub fn total(&self) -> u64 {
-        self.by_status.values().map(|s| s.count).sum()
+        self.by_status.values().map(|s| s.count).sum::<u64>() + self.omitted
     }
 }
 
@@ -109,6 +124,22 @@ mod tests {
         assert_eq!(aggregate.total(), 4);
     }
 
+    #[test]
+    fn admits_twenty_other_statuses_and_counts_the_rest() {
+        let mut aggregate = Aggregate::default();
+        for i in 0..25 {
+            aggregate.add(&format!("STATUS_{i:02}"), 100.0, false);
+            aggregate.add(&format!("STATUS_{i:02}"), 200.0, i == 24);
+        }
+        aggregate.add("FAILED", 50.0, false);
+        assert_eq!(aggregate.by_status.len(), 3 + MAX_OTHER_STATUSES);
+        assert!(aggregate.by_status.contains_key("STATUS_19") && !aggregate.by_status.contains_key("STATUS_20"));
+        assert_eq!(aggregate.by_status["STATUS_00"].count, 2);
+        assert_eq!(aggregate.omitted, 10);
+        assert_eq!(aggregate.by_status["FAILED"].count, 1);
+        assert_eq!(aggregate.truncated, 1, "truncation counts whatever the status");
+    }
+
     fn export(id: &str, status: &str, time: i64) -> ExportInfo {
         ExportInfo::builder()
             .export_id(id)
@@ -123,7 +154,12 @@ mod tests {
     fn a_page_with_a_task_missing_a_required_field_counts_nothing() {
         let mut aggregate = Aggregate::default();
         assert_eq!(aggregate.add_page(&[export("e1", "SUCCEEDED", 1_700_000_000)]), Ok(()));
-        for bad in [export("e2", "FAILED", 0), export("e3", "", 1_700_000_000), export("", "FAILED", 1_700_000_000)] {
+        for bad in [
+            export("e2", "FAILED", 0),
+            export("e3", "", 1_700_000_000),
+            export("e5", "no value was set", 1_700_000_000),
+            export("", "FAILED", 1_700_000_000),
+        ] {
             let page = [export("e4", "FAILED", 1_700_000_000), bad];
             assert!(aggregate.add_page(&page).unwrap_err().contains("lacks a required field"));
         }

@@ -8,8 +8,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
-use crate::config::{AwsSettings, CollectorSettings, Config, DEFAULT_PORT, LogFormat, LogSettings, WebSettings};
+use crate::config::{
+    AwsSettings, CollectionSettings, Config, DEFAULT_PORT, LogFormat, LogSettings, Shard, Targets, WebSettings,
+};
 use crate::simulator::Fault;
+use crate::target::file::{Defaults, TargetSpec, check_region};
+use crate::target::{Filters, Identity, UnitSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,12 +21,20 @@ use crate::simulator::Fault;
     version,
     about = "Prometheus exporter for AWS Application Discovery Service export tasks",
     long_about = "Prometheus exporter for AWS Application Discovery Service (ADS) export tasks.\n\n\
-        A background collector pages through all export tasks with DescribeExportTasks on an \
-        interval; /metrics serves the last result and never calls AWS. Credentials come from the \
-        standard AWS chain (environment, profile, SSO, web identity, ECS, instance metadata).\n\n\
+        Background collectors page through all export tasks with DescribeExportTasks on an \
+        interval, for every account and region listed in --config.file (or the one the flags \
+        define); /metrics serves the last results and never calls AWS. Credentials come from the \
+        standard AWS chain (environment, profile, SSO, web identity, ECS, instance metadata), \
+        with an assumed role per target where the file names one.\n\n\
         Run with --demo to collect from a built-in ADS simulator instead of AWS."
 )]
 pub struct Cli {
+    /// Targets file (YAML): the accounts (credentials, roles) and regions to collect from, with
+    /// static labels; re-read on SIGHUP and POST /-/reload. Without it, the flags define one
+    /// target.
+    #[arg(long = "config.file", env = "ADS_EXPORTER_CONFIG_FILE", value_name = "FILE", help_heading = "Targets",
+          conflicts_with_all = ["profile", "export_ids", "agent_ids"])]
+    pub targets_file: Option<PathBuf>,
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]
@@ -72,15 +84,19 @@ pub struct WebArgs {
     #[arg(long = "web.idle-timeout", env = "ADS_EXPORTER_WEB_IDLE_TIMEOUT", value_name = "DURATION",
           default_value = "2m", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
+    /// Serve POST /-/reload, which re-reads --config.file (as SIGHUP does).
+    #[arg(long = "web.enable-lifecycle", env = "ADS_EXPORTER_WEB_ENABLE_LIFECYCLE")]
+    pub enable_lifecycle: bool,
 }
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Collector")]
 pub struct CollectorArgs {
-    /// Time between the starts of two collections (e.g. 90s, 5m).
+    /// Time between the starts of two collections of a unit (e.g. 90s, 5m); default 60s, or 5s
+    /// in demo mode.
     #[arg(long = "collector.interval", env = "ADS_EXPORTER_COLLECTOR_INTERVAL", value_name = "DURATION",
-          default_value = "60s", value_parser = parse_positive_duration)]
-    pub interval: Duration,
+          value_parser = parse_positive_duration)]
+    pub interval: Option<Duration>,
     /// A collection that takes longer is abandoned and counted as failed.
     #[arg(long = "collector.timeout", env = "ADS_EXPORTER_COLLECTOR_TIMEOUT", value_name = "DURATION",
           default_value = "45s", value_parser = parse_positive_duration)]
@@ -90,6 +106,22 @@ pub struct CollectorArgs {
     #[arg(long = "collector.max-backoff", env = "ADS_EXPORTER_COLLECTOR_MAX_BACKOFF", value_name = "DURATION",
           default_value = "5m", value_parser = parse_duration)]
     pub max_backoff: Duration,
+    /// Collections in flight at once, across all units.
+    #[arg(long = "collector.concurrency", env = "ADS_EXPORTER_COLLECTOR_CONCURRENCY", value_name = "N",
+          default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Collect only the units in this shard (0 to --collector.shard-count minus 1).
+    #[arg(
+        long = "collector.shard-index",
+        env = "ADS_EXPORTER_COLLECTOR_SHARD_INDEX",
+        value_name = "I",
+        default_value_t = 0
+    )]
+    pub shard_index: u32,
+    /// Split the units into this many shards by a stable hash; each replica collects one.
+    #[arg(long = "collector.shard-count", env = "ADS_EXPORTER_COLLECTOR_SHARD_COUNT", value_name = "N",
+          default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub shard_count: u32,
     /// Export tasks per DescribeExportTasks page (1-100).
     #[arg(long = "collector.page-size", env = "ADS_EXPORTER_COLLECTOR_PAGE_SIZE", value_name = "N",
           default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=100))]
@@ -107,8 +139,9 @@ pub struct CollectorArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "AWS")]
 pub struct AwsArgs {
-    /// AWS region (default: the standard chain: AWS_REGION, then the profile).
-    #[arg(long = "aws.region", env = "ADS_EXPORTER_AWS_REGION", value_name = "REGION", value_parser = parse_non_empty)]
+    /// AWS region (default: the standard chain: AWS_REGION, then the profile); with
+    /// --config.file, the region of targets that name none.
+    #[arg(long = "aws.region", env = "ADS_EXPORTER_AWS_REGION", value_name = "REGION", value_parser = parse_region)]
     pub region: Option<String>,
     /// Profile of the shared AWS config and credentials files (default: AWS_PROFILE, then `default`).
     #[arg(long = "aws.profile", env = "ADS_EXPORTER_AWS_PROFILE", value_name = "NAME", value_parser = parse_non_empty)]
@@ -116,6 +149,10 @@ pub struct AwsArgs {
     /// Send ADS calls to this endpoint instead of AWS's (http or https URL).
     #[arg(long = "aws.endpoint-url", env = "ADS_EXPORTER_AWS_ENDPOINT_URL", value_name = "URL", value_parser = parse_endpoint_url)]
     pub endpoint_url: Option<Url>,
+    /// Send STS calls (AssumeRole, GetCallerIdentity) to this endpoint (http or https URL);
+    /// default: AWS_ENDPOINT_URL_STS, else the regional STS endpoint.
+    #[arg(long = "aws.sts-endpoint-url", env = "ADS_EXPORTER_AWS_STS_ENDPOINT_URL", value_name = "URL", value_parser = parse_endpoint_url)]
+    pub sts_endpoint_url: Option<Url>,
     /// Attempts per AWS call, the first included (1-10); the SDK retries throttling, 5xx and
     /// network errors with jittered exponential backoff.
     #[arg(long = "aws.max-attempts", env = "ADS_EXPORTER_AWS_MAX_ATTEMPTS", value_name = "N",
@@ -220,6 +257,11 @@ pub fn parse_log_level(value: &str) -> Result<String, String> {
         .map_err(|e| format!("'{value}' is not a level or filter: {e}"))
 }
 
+fn parse_region(value: &str) -> Result<String, String> {
+    check_region(value.trim())?;
+    Ok(value.trim().to_owned())
+}
+
 fn parse_non_empty(value: &str) -> Result<String, String> {
     let value = value.trim();
     if value.is_empty() { Err("must not be empty".to_owned()) } else { Ok(value.to_owned()) }
@@ -233,43 +275,68 @@ fn parse_probability(value: &str) -> Result<f64, String> {
 }
 
 impl Cli {
-    /// The configuration of the exporter (not of `simulate`).
-    pub fn config(&self) -> Config {
-        let mut aws = AwsSettings {
-            region: self.aws.region.clone(),
-            profile: self.aws.profile.clone(),
-            endpoint_url: self.aws.endpoint_url.clone(),
-            max_attempts: self.aws.max_attempts,
-            static_credentials: None,
-        };
-        if self.demo {
-            aws.region.get_or_insert_with(|| "us-west-2".to_owned());
-            aws.static_credentials = Some(crate::aws::demo_credentials());
+    /// The configuration of the exporter (not of `simulate`); an error names the flags that do
+    /// not fit together.
+    pub fn config(&self) -> Result<Config, String> {
+        if self.collector.shard_index >= self.collector.shard_count {
+            return Err(format!(
+                "--collector.shard-index {} must be below --collector.shard-count {}",
+                self.collector.shard_index, self.collector.shard_count
+            ));
         }
-        Config {
+        let default_interval = Duration::from_secs(if self.demo { 5 } else { 60 });
+        let defaults = Defaults {
+            regions: self.aws.region.iter().cloned().collect(),
+            settings: UnitSettings {
+                interval: self.collector.interval.unwrap_or(default_interval),
+                timeout: self.collector.timeout,
+                page_size: self.collector.page_size,
+                max_attempts: self.aws.max_attempts,
+            },
+        };
+        let targets = match &self.targets_file {
+            Some(path) => Targets::File(path.clone()),
+            None => Targets::Flags(Box::new(TargetSpec {
+                origin: "the command-line flags".to_owned(),
+                identity: Identity { profile: self.aws.profile.clone(), ..Identity::default() },
+                regions: defaults.regions.clone(),
+                labels: Default::default(),
+                settings: defaults.settings.clone(),
+                filters: Filters {
+                    export_ids: self.collector.export_ids.clone(),
+                    agent_ids: self.collector.agent_ids.clone(),
+                },
+            })),
+        };
+        let aws = AwsSettings {
+            endpoint_url: self.aws.endpoint_url.clone(),
+            sts_endpoint_url: self.aws.sts_endpoint_url.clone(),
+            static_credentials: self.demo.then(crate::aws::demo_credentials),
+        };
+        Ok(Config {
             web: WebSettings {
                 listen_addresses: self.web.listen_addresses.clone(),
                 telemetry_path: self.web.telemetry_path.clone(),
                 config_file: self.web.config_file.clone(),
-                limits: crate::serve::Limits {
+                limits: crate::web::serve::Limits {
                     max_connections: self.web.max_connections as usize,
                     header_read_timeout: self.web.read_header_timeout,
                     idle_timeout: self.web.idle_timeout,
-                    ..crate::serve::Limits::default()
+                    ..crate::web::serve::Limits::default()
                 },
+                enable_lifecycle: self.web.enable_lifecycle,
             },
-            collector: CollectorSettings {
-                interval: self.collector.interval,
-                timeout: self.collector.timeout,
+            collection: CollectionSettings {
                 max_backoff: self.collector.max_backoff,
-                page_size: self.collector.page_size,
-                export_ids: self.collector.export_ids.clone(),
-                agent_ids: self.collector.agent_ids.clone(),
+                concurrency: self.collector.concurrency as usize,
+                shard: Shard { index: self.collector.shard_index, count: self.collector.shard_count },
             },
+            targets,
+            defaults,
             aws,
             log: LogSettings { level: self.log.level.clone(), format: self.log.format },
             demo: self.demo,
-        }
+        })
     }
 }
 
@@ -291,14 +358,25 @@ mod tests {
         Cli::try_parse_from(std::iter::once("ads_exporter").chain(args.iter().copied()))
     }
 
+    fn flag_target(config: &Config) -> &TargetSpec {
+        match &config.targets {
+            Targets::Flags(target) => target,
+            other => panic!("targets from {other:?}"),
+        }
+    }
+
     #[test]
-    fn the_default_listen_address_uses_the_default_port() {
+    fn the_defaults() {
         let cli = parse(&[]).unwrap();
         assert_eq!(cli.web.listen_addresses, vec![SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))]);
-        let config = cli.config();
-        assert_eq!(config.collector.interval, Duration::from_secs(60));
-        assert_eq!(config.collector.page_size, 100);
+        let config = cli.config().unwrap();
+        assert_eq!(config.defaults.settings, UnitSettings::default());
+        assert!(config.defaults.regions.is_empty());
         assert!(config.aws.static_credentials.is_none());
+        assert_eq!(config.collection.concurrency, 8);
+        assert_eq!(config.collection.shard, Shard { index: 0, count: 1 });
+        assert!(!config.web.enable_lifecycle);
+        assert_eq!(flag_target(&config).identity, Identity::default());
     }
 
     #[test]
@@ -316,14 +394,41 @@ mod tests {
             "--filter.agent-id",
             "b",
             "--filter.export-id=e1,e2",
+            "--aws.region=eu-west-1",
+            "--aws.profile=p",
         ])
         .unwrap();
-        let config = cli.config();
-        assert_eq!(config.collector.interval, Duration::from_secs(300));
-        assert_eq!(config.collector.timeout, Duration::from_secs(90));
+        let config = cli.config().unwrap();
+        assert_eq!(config.defaults.settings.interval, Duration::from_secs(300));
+        assert_eq!(config.defaults.settings.timeout, Duration::from_secs(90));
         assert_eq!(config.web.listen_addresses.len(), 2);
-        assert_eq!(config.collector.agent_ids, ["a", "b"]);
-        assert_eq!(config.collector.export_ids, ["e1", "e2"]);
+        let target = flag_target(&config);
+        assert_eq!(target.filters.agent_ids, ["a", "b"]);
+        assert_eq!(target.filters.export_ids, ["e1", "e2"]);
+        assert_eq!(target.regions, ["eu-west-1"]);
+        assert_eq!(target.identity.profile.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn targets_file_sharding_and_lifecycle_flags() {
+        let config = parse(&[
+            "--config.file=targets.yml",
+            "--collector.shard-index=1",
+            "--collector.shard-count=3",
+            "--collector.concurrency=2",
+            "--web.enable-lifecycle",
+            "--aws.sts-endpoint-url=http://127.0.0.1:1",
+        ])
+        .unwrap()
+        .config()
+        .unwrap();
+        assert_eq!(config.targets, Targets::File("targets.yml".into()));
+        assert_eq!(config.collection.shard, Shard { index: 1, count: 3 });
+        assert_eq!(config.collection.concurrency, 2);
+        assert!(config.web.enable_lifecycle);
+        assert_eq!(config.aws.sts_endpoint_url.unwrap().as_str(), "http://127.0.0.1:1/");
+        let error = parse(&["--collector.shard-index=2", "--collector.shard-count=2"]).unwrap().config().unwrap_err();
+        assert!(error.contains("--collector.shard-index 2 must be below --collector.shard-count 2"), "{error}");
     }
 
     #[test]
@@ -332,11 +437,16 @@ mod tests {
             (&["--collector.interval", "0s"][..], "--collector.interval"),
             (&["--collector.page-size", "0"], "--collector.page-size"),
             (&["--collector.page-size", "101"], "--collector.page-size"),
+            (&["--collector.concurrency", "0"], "--collector.concurrency"),
+            (&["--collector.shard-count", "0"], "--collector.shard-count"),
             (&["--web.listen-address", "nowhere"], "--web.listen-address"),
             (&["--aws.endpoint-url", "ftp://x"], "--aws.endpoint-url"),
-            (&["--aws.endpoint-url", "not a url"], "--aws.endpoint-url"),
+            (&["--aws.sts-endpoint-url", "not a url"], "--aws.sts-endpoint-url"),
+            (&["--aws.region", "us-west2"], "--aws.region"),
             (&["--log.level", "loud=="], "--log.level"),
             (&["--web.telemetry-path", "metrics"], "--web.telemetry-path"),
+            (&["--config.file", "t.yml", "--filter.agent-id", "a"], "--config.file"),
+            (&["--config.file", "t.yml", "--aws.profile", "p"], "--config.file"),
         ] {
             let error = parse(args).unwrap_err();
             let line = one_line_error(&error);
@@ -346,10 +456,12 @@ mod tests {
     }
 
     #[test]
-    fn demo_mode_brings_a_region_and_static_credentials() {
-        let config = parse(&["--demo"]).unwrap().config();
-        assert_eq!(config.aws.region.as_deref(), Some("us-west-2"));
+    fn demo_mode_brings_static_credentials_and_a_short_interval() {
+        let config = parse(&["--demo"]).unwrap().config().unwrap();
         assert!(config.aws.static_credentials.is_some());
+        assert_eq!(config.defaults.settings.interval, Duration::from_secs(5));
+        let config = parse(&["--demo", "--collector.interval=1m"]).unwrap().config().unwrap();
+        assert_eq!(config.defaults.settings.interval, Duration::from_secs(60));
     }
 
     #[test]

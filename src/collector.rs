@@ -1,31 +1,33 @@
-//! The background collector: on an interval, page through all export tasks, fold them into an
-//! [`Aggregate`] and swap it in whole; on failure keep the last good one and say so.
-//!
-//! A [`Target`] is one AWS account and region; the process runs one today, but nothing here
-//! assumes it is alone.
+//! The background collector of one unit: at its offset in the interval and then every interval,
+//! find out its account (once), page through all export tasks, fold them into an [`Aggregate`]
+//! and publish it whole; on failure keep the last good one and say so. Each unit runs on its own:
+//! its failures, backoff and timeouts touch no other unit, and a semaphore shared by all bounds
+//! the collections in flight.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use aws_sdk_applicationdiscovery::Client;
-use aws_sdk_applicationdiscovery::operation::RequestId;
 use aws_sdk_applicationdiscovery::types::ExportFilter;
-use aws_smithy_types::error::display::DisplayErrorContext;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::Aggregate;
-use crate::config::CollectorSettings;
-use crate::metrics::{CollectorMetrics, unix_now};
+use crate::aws::UnitClients;
+use crate::aws::errors::collection_error;
+use crate::clock::unix_now;
+use crate::error::{CollectionError, ErrorCode};
+use crate::target::{Claims, Published, TargetId, Unit};
 
-const OPERATION: &str = "DescribeExportTasks";
+/// The operation the collector pages.
+pub const OPERATION: &str = "DescribeExportTasks";
+const IDENTITY_OPERATION: &str = "GetCallerIdentity";
 /// More pages than this (ten million tasks) means the pages never end.
 const MAX_PAGES: u64 = 100_000;
 
 /// The extra wait before the next collection after `failures` failed collections in a row:
 /// none after one failure, then about 1, 3, 7, 15... intervals, capped at `max`. `jitter` in
-/// [0, 1) spreads it between half and all of that, so that exporters that failed together do not
+/// [0, 1) spreads it between half and all of that, so that units that failed together do not
 /// retry together.
 pub fn backoff(interval: Duration, max: Duration, failures: u32, jitter: f64) -> Duration {
     if failures < 2 {
@@ -36,194 +38,206 @@ pub fn backoff(interval: Duration, max: Duration, failures: u32, jitter: f64) ->
     Duration::from_secs_f64(full * (0.5 + jitter.clamp(0.0, 1.0) / 2.0))
 }
 
-/// Why a collection failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CollectionError {
-    /// AWS (or the way to it) answered with an error; `detail` is the whole error context
-    /// (code, message, request id, the response's status and headers).
-    #[error("{operation} failed ({code}): {detail}")]
-    Api { operation: &'static str, code: String, request_id: Option<String>, detail: String },
-    /// The whole collection outran `--collector.timeout`.
-    #[error("the collection did not finish within --collector.timeout ({0:?}) and was abandoned")]
-    Timeout(Duration),
-    /// The pages did not end: a `nextToken` came back a second time, or there were more
-    /// pages than any account has.
-    #[error("DescribeExportTasks paging failed: {detail}")]
-    Pagination { detail: String },
-    /// A page parsed, but its content breaks the API's contract.
-    #[error("DescribeExportTasks answered with invalid data: {detail}")]
-    Invalid { detail: String },
-    /// The request could not be built (a bad filter value).
-    #[error("cannot build the {operation} request: {detail}")]
-    Request { operation: &'static str, detail: String },
+/// What one collection found.
+struct Outcome {
+    /// The account, if this collection learnt it.
+    account_id: Option<String>,
+    result: Result<Aggregate, CollectionError>,
 }
 
-impl CollectionError {
-    /// The `code` label this failure is counted under.
-    pub fn code(&self) -> &str {
-        match self {
-            CollectionError::Api { code, .. } => code,
-            CollectionError::Timeout(_) => "timeout",
-            CollectionError::Pagination { .. } => "repeated_token",
-            CollectionError::Invalid { .. } => "response",
-            CollectionError::Request { .. } => "invalid_request",
-        }
+/// Runs one unit's collections.
+pub struct Collector {
+    pub unit: Arc<Unit>,
+    pub clients: UnitClients,
+    pub max_backoff: Duration,
+    /// Shared by all units: collections in flight at once.
+    pub permits: Arc<Semaphore>,
+    pub claims: Arc<Claims>,
+}
+
+/// Releases the unit's claim when its collector stops, however it stops.
+struct ClaimGuard(Arc<Claims>, u64);
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        self.0.release(self.1);
     }
 }
 
-/// What a collector has published: one value, swapped whole, so that a scrape sees the data
-/// and what is said about it (`ads_up`, the last success) from the same moment.
-#[derive(Debug, Clone, Default)]
-pub struct Published {
-    /// The last good collection; `None` until the first success.
-    pub last_good: Option<Arc<Aggregate>>,
-    /// When the last good collection ended, in Unix seconds; 0 before the first.
-    pub last_success: f64,
-    /// Why the last collection failed; `None` when it succeeded (or before the first ended).
-    pub last_error: Option<CollectionError>,
-}
-
-impl Published {
-    /// Whether the last collection succeeded.
-    pub fn up(&self) -> bool {
-        self.last_good.is_some() && self.last_error.is_none()
-    }
-}
-
-/// What one target's collector publishes: read by scrapes, written only by the collector.
-#[derive(Debug)]
-pub struct TargetState {
-    pub published: Arc<ArcSwap<Published>>,
-    pub metrics: CollectorMetrics,
-}
-
-impl TargetState {
-    pub fn new(metrics: CollectorMetrics) -> TargetState {
-        TargetState { published: Arc::default(), metrics }
-    }
-
-    /// True once a collection has succeeded.
-    pub fn ready(&self) -> bool {
-        self.published.load().last_good.is_some()
-    }
-}
-
-/// One AWS account and region to collect from.
-pub struct Target {
-    client: Client,
-    settings: CollectorSettings,
-    state: Arc<TargetState>,
-}
-
-impl Target {
-    pub fn new(client: Client, settings: CollectorSettings, state: Arc<TargetState>) -> Target {
-        Target { client, settings, state }
-    }
-
-    /// Collects now and then every interval until `cancel` fires. Collections never overlap:
-    /// one that runs past the interval delays the next. After two or more failures in a row the
-    /// next collection waits longer (see [`backoff`]).
-    pub async fn run(self, cancel: CancellationToken) {
+impl Collector {
+    /// Collects after `first_delay` and then every interval until `cancel` fires. Collections
+    /// never overlap: one that runs past the interval delays the next. After two or more
+    /// failures in a row the next collection waits longer (see [`backoff`]).
+    pub async fn run(self, cancel: CancellationToken, first_delay: Duration) {
+        let _claim = ClaimGuard(self.claims.clone(), self.unit.id);
+        let spec = &self.unit.spec;
+        let unit = spec.to_string();
+        let mut next = tokio::time::Instant::now() + first_delay;
         let mut failures_in_a_row = 0u32;
-        let mut last_code: Option<String> = None;
+        let mut last_code: Option<ErrorCode> = None;
+        let mut refused_logged = false;
         loop {
-            let started = tokio::time::Instant::now();
-            let outcome = tokio::select! {
-                () = cancel.cancelled() => break,
-                outcome = self.collect_and_publish() => outcome,
-            };
-            match &outcome {
-                Ok(aggregate) if failures_in_a_row > 0 => {
-                    tracing::info!(failures = failures_in_a_row, tasks = aggregate.total(), "collection recovered");
-                }
-                Ok(aggregate) => {
-                    tracing::debug!(tasks = aggregate.total(), pages = aggregate.pages, "collection succeeded");
-                }
-                Err(error) => {
-                    let request_id = match error {
-                        CollectionError::Api { request_id, .. } => request_id.as_deref(),
-                        _ => None,
-                    };
-                    // One line when failures start or change, not one per failed collection.
-                    if last_code.as_deref() != Some(error.code()) {
-                        tracing::warn!(code = error.code(), request_id, %error, "collection failed; serving the last good data");
-                    } else {
-                        tracing::debug!(code = error.code(), request_id, %error, failures = failures_in_a_row + 1, "collection failed again");
-                    }
-                }
-            }
-            (failures_in_a_row, last_code) = match &outcome {
-                Ok(_) => (0, None),
-                Err(error) => (failures_in_a_row.saturating_add(1), Some(error.code().to_owned())),
-            };
-            let extra = backoff(self.settings.interval, self.settings.max_backoff, failures_in_a_row, rand::random());
-            self.state.metrics.backoff.set(extra.as_secs_f64());
             tokio::select! {
                 () = cancel.cancelled() => break,
-                () = tokio::time::sleep_until(started + self.settings.interval + extra) => {}
+                () = tokio::time::sleep_until(next) => {}
             }
-        }
-        tracing::debug!("collector stopped");
-    }
+            let permit = tokio::select! {
+                () = cancel.cancelled() => break,
+                permit = self.permits.clone().acquire_owned() => permit,
+            };
+            let started = tokio::time::Instant::now();
+            let clock = Instant::now();
+            let known = self.unit.published().account_id.clone();
+            let outcome = tokio::select! {
+                () = cancel.cancelled() => break,
+                outcome = self.collect(known.clone()) => outcome,
+            };
+            drop(permit);
+            let duration = clock.elapsed().as_secs_f64();
+            let previous = arc_swap::Guard::into_inner(self.unit.published());
+            let account_id = outcome.account_id.or(known);
 
-    /// Runs one collection and publishes its outcome.
-    pub async fn collect_and_publish(&self) -> Result<Arc<Aggregate>, CollectionError> {
-        let metrics = &self.state.metrics;
-        let started = Instant::now();
-        let outcome = match tokio::time::timeout(self.settings.timeout, self.collect()).await {
-            Ok(outcome) => outcome,
-            Err(_elapsed) => {
-                // The attempt in flight was dropped, so no one else counts it.
-                metrics.api.error(OPERATION, "timeout");
-                Err(CollectionError::Timeout(self.settings.timeout))
-            }
-        };
-        metrics.collections.inc();
-        metrics.duration.set(started.elapsed().as_secs_f64());
-        match outcome {
-            Ok(aggregate) => {
-                let aggregate = Arc::new(aggregate);
-                if !self.state.ready() {
-                    tracing::info!(tasks = aggregate.total(), pages = aggregate.pages, "first collection succeeded");
+            // Two units must not publish the same account and region.
+            if let Some(account_id) = &account_id {
+                let target = TargetId { account_id: account_id.clone(), region: spec.region.clone() };
+                if let Err(holder) = self.claims.claim(&target, &self.unit) {
+                    if !refused_logged {
+                        tracing::error!(%unit, target = %self.unit.origin, other = %holder.description,
+                            "refusing a unit: {unit} ({}) resolves to {target}, which {} already collects; remove one of them",
+                            self.unit.origin, holder.description);
+                        refused_logged = true;
+                    }
+                    self.unit.publish(Published {
+                        account_id: Some(account_id.clone()),
+                        refused: Some(format!("the same account and region as {}", holder.origin)),
+                        collections: previous.collections,
+                        ..Published::default()
+                    });
+                    // The other may go away on a reload: try again an interval later.
+                    next = started + spec.settings.interval;
+                    continue;
                 }
-                self.state.published.store(Arc::new(Published {
-                    last_good: Some(aggregate.clone()),
+            }
+            refused_logged = false;
+
+            match &outcome.result {
+                Ok(aggregate) if failures_in_a_row > 0 => {
+                    tracing::info!(%unit, failures = failures_in_a_row, tasks = aggregate.total(), "collection recovered");
+                }
+                Ok(aggregate) if previous.last_good.is_none() => {
+                    tracing::info!(%unit, account = account_id.as_deref().unwrap_or(""), tasks = aggregate.total(),
+                        pages = aggregate.pages, "first collection succeeded");
+                }
+                Ok(aggregate) => {
+                    tracing::debug!(%unit, tasks = aggregate.total(), pages = aggregate.pages, "collection succeeded");
+                }
+                Err(error) => {
+                    let code = error.code();
+                    // One line when failures start or change, not one per failed collection.
+                    if last_code.as_ref() != Some(&code) {
+                        tracing::warn!(%unit, code = %code, operation = error.operation().unwrap_or(""),
+                            request_id = error.request_id(), error = %error,
+                            "collection failed; serving the last good data");
+                    } else {
+                        tracing::debug!(%unit, code = %code, error = %error, failures = failures_in_a_row + 1,
+                            "collection failed again");
+                    }
+                    tracing::debug!(%unit, detail = %error.detail(), "the failure in full");
+                }
+            }
+            (failures_in_a_row, last_code) = match &outcome.result {
+                Ok(_) => (0, None),
+                Err(error) => (failures_in_a_row.saturating_add(1), Some(error.code())),
+            };
+            let settings = &spec.settings;
+            let extra = backoff(settings.interval, self.max_backoff, failures_in_a_row, rand::random());
+            // One store: the data, ads_up, the counts and the backoff change together.
+            let published = match outcome.result {
+                Ok(aggregate) => Published {
+                    account_id,
+                    last_good: Some(Arc::new(aggregate)),
                     last_success: unix_now(),
                     last_error: None,
-                }));
-                Ok(aggregate)
+                    collections: previous.collections + 1,
+                    failures: previous.failures,
+                    duration,
+                    backoff: extra.as_secs_f64(),
+                    refused: None,
+                },
+                Err(error) => Published {
+                    account_id,
+                    last_error: Some(error),
+                    collections: previous.collections + 1,
+                    failures: previous.failures + 1,
+                    duration,
+                    backoff: extra.as_secs_f64(),
+                    refused: None,
+                    ..(*previous).clone()
+                },
+            };
+            self.unit.publish(published);
+            next = started + settings.interval + extra;
+        }
+        tracing::debug!(%unit, "collector stopped");
+    }
+
+    /// One collection within the unit's timeout: the account first, if it is not known yet.
+    async fn collect(&self, account_id: Option<String>) -> Outcome {
+        let timeout = self.unit.spec.settings.timeout;
+        let mut learnt = None;
+        let work = async {
+            if account_id.is_none() {
+                learnt = Some(self.caller_account().await?);
             }
-            Err(error) => {
-                // Only the collector writes, so nothing can change between this load and store.
-                let previous = self.state.published.load_full();
-                self.state
-                    .published
-                    .store(Arc::new(Published { last_error: Some(error.clone()), ..(*previous).clone() }));
-                metrics.failures.inc();
-                Err(error)
+            self.export_tasks().await
+        };
+        let result = match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(CollectionError::Timeout(timeout)),
+        };
+        Outcome { account_id: learnt, result }
+    }
+
+    /// The account of the unit's base credentials, from STS `GetCallerIdentity`.
+    async fn caller_account(&self) -> Result<String, CollectionError> {
+        let Some(sts) = &self.clients.sts else {
+            return Err(CollectionError::Invalid { operation: IDENTITY_OPERATION, detail: "no STS client".to_owned() });
+        };
+        let identity = sts.get_caller_identity().send().await.map_err(|e| collection_error(IDENTITY_OPERATION, &e))?;
+        match identity.account() {
+            Some(account) if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(account.to_owned())
+            }
+            other => {
+                self.unit.api.error(IDENTITY_OPERATION, &ErrorCode::Response);
+                Err(CollectionError::Invalid {
+                    operation: IDENTITY_OPERATION,
+                    detail: format!("the answer has no 12-digit account id: {other:?}"),
+                })
             }
         }
     }
 
     /// Pages through every export task the filters select.
-    async fn collect(&self) -> Result<Aggregate, CollectionError> {
-        let settings = &self.settings;
-        let filters = if settings.agent_ids.is_empty() {
+    async fn export_tasks(&self) -> Result<Aggregate, CollectionError> {
+        let spec = &self.unit.spec;
+        let filters = if spec.filters.agent_ids.is_empty() {
             None
         } else {
             let filter = ExportFilter::builder()
                 .name("agentIds")
-                .set_values(Some(settings.agent_ids.clone()))
+                .set_values(Some(spec.filters.agent_ids.clone()))
                 .condition("EQUALS")
                 .build()
                 .map_err(|e| CollectionError::Request { operation: OPERATION, detail: e.to_string() })?;
             Some(vec![filter])
         };
-        let export_ids = (!settings.export_ids.is_empty()).then(|| settings.export_ids.clone());
+        let export_ids = (!spec.filters.export_ids.is_empty()).then(|| spec.filters.export_ids.clone());
         let mut pages = self
-            .client
+            .clients
+            .ads
             .describe_export_tasks()
-            .max_results(settings.page_size)
+            .max_results(spec.settings.page_size)
             .set_export_ids(export_ids)
             .set_filters(filters)
             .into_paginator()
@@ -233,26 +247,24 @@ impl Target {
         // count as if it were whole: refuse it instead.
         let mut tokens = HashSet::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|error| CollectionError::Api {
-                operation: OPERATION,
-                code: crate::aws::error_code(&error),
-                request_id: error.request_id().map(str::to_owned),
-                detail: DisplayErrorContext(&error).to_string(),
-            })?;
+            let page = page.map_err(|error| collection_error(OPERATION, &error))?;
             if let Err(detail) = aggregate.add_page(page.exports_info()) {
-                self.state.metrics.api.error(OPERATION, "response");
-                return Err(CollectionError::Invalid { detail });
+                self.unit.api.error(OPERATION, &ErrorCode::Response);
+                return Err(CollectionError::Invalid { operation: OPERATION, detail });
             }
             if let Some(token) = page.next_token().filter(|t| !t.is_empty()) {
-                let detail = if !tokens.insert(token.to_owned()) {
-                    format!("AWS sent the nextToken {token:?} twice; the pages would never end")
+                let (code, detail) = if !tokens.insert(token.to_owned()) {
+                    (
+                        ErrorCode::RepeatedToken,
+                        format!("AWS sent the nextToken {token:?} twice; the pages would never end"),
+                    )
                 } else if aggregate.pages >= MAX_PAGES {
-                    format!("more than {MAX_PAGES} pages; the pages would never end")
+                    (ErrorCode::TooManyPages, format!("more than {MAX_PAGES} pages; the pages would never end"))
                 } else {
                     continue;
                 };
-                self.state.metrics.api.error(OPERATION, "repeated_token");
-                return Err(CollectionError::Pagination { detail });
+                self.unit.api.error(OPERATION, &code);
+                return Err(CollectionError::Pagination { operation: OPERATION, code, detail });
             }
         }
         Ok(aggregate)

@@ -1,26 +1,31 @@
-//! Wiring: start the collector(s) and the web server from a [`Config`], and stop them.
+//! Wiring: the units' collectors (a [`Supervisor`]) and the web server, from a [`Config`]; and
+//! stopping them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::aws::Timeouts;
-use crate::collector::{Target, TargetState};
-use crate::config::Config;
+use crate::aws::AwsContext;
+use crate::config::{Config, Targets};
 use crate::error::Error;
-use crate::http::Web;
-use crate::metrics::{CollectorMetrics, PublishedMetrics};
-use crate::simulator::{Evolution, Fault, FaultPlan, RunningSimulator, Schedule, Simulator, SimulatorConfig};
+use crate::simulator::{
+    Evolution, Fault, FaultPlan, Population, RunningSimulator, Schedule, Simulator, SimulatorConfig,
+};
+use crate::supervisor::{Reconciled, Supervisor};
+use crate::target::file::TargetSpec;
+use crate::target::{Identity, Role};
+use crate::web::Web;
 
 /// A running exporter.
 pub struct Exporter {
     /// The addresses it serves on (with real ports where the config said port 0).
     pub addrs: Vec<SocketAddr>,
+    pub supervisor: Arc<Supervisor>,
     /// The in-process simulator of demo mode, serving until the exporter is dropped.
     _demo: Option<RunningSimulator>,
     cancel: CancellationToken,
@@ -30,15 +35,20 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Binds the listen addresses, builds the AWS client and starts collecting and serving.
+    /// Binds the listen addresses, loads the targets and starts collecting and serving.
     pub async fn start(mut config: Config) -> Result<Exporter, Error> {
         let demo = if config.demo { Some(start_demo_simulator().await?) } else { None };
         if let Some(running) = &demo {
-            config.aws.endpoint_url = Some(running.endpoint_url().parse().expect("a loopback URL"));
+            let endpoint: url::Url = running.endpoint_url().parse().expect("a loopback URL");
+            config.aws.endpoint_url = Some(endpoint.clone());
+            config.aws.sts_endpoint_url = Some(endpoint);
+            if let Targets::Flags(_) = config.targets {
+                config.targets = Targets::Specs(demo_targets(&config.defaults.settings));
+            }
         }
         let web_config = match &config.web.config_file {
-            Some(path) => crate::webconfig::load(path).map_err(Error::WebConfig)?,
-            None => crate::webconfig::WebConfig::default(),
+            Some(path) => crate::web::webconfig::load(path).map_err(Error::WebConfig)?,
+            None => crate::web::webconfig::WebConfig::default(),
         };
         let tls = web_config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let mut listeners = Vec::new();
@@ -48,22 +58,31 @@ impl Exporter {
         }
         let addrs = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
 
-        let registry = Registry::new();
-        crate::metrics::register_build_and_process(&registry)?;
-        let metrics = CollectorMetrics::new(&registry)?;
-        let client =
-            crate::aws::client(&config.aws, Timeouts::for_collection(config.collector.timeout), metrics.api.clone())
-                .await?;
-        let state = Arc::new(TargetState::new(metrics));
-        registry.register(Box::new(PublishedMetrics::new(state.published.clone())))?;
+        let registry = crate::metrics::build_and_process_registry()?;
+        if let Some(endpoint) = &config.aws.endpoint_url {
+            tracing::info!(%endpoint, "sending ADS calls to a custom endpoint");
+        }
+        if let Some(endpoint) = &config.aws.sts_endpoint_url {
+            tracing::info!(%endpoint, "sending STS calls to a custom endpoint");
+        }
+        let aws = AwsContext::new(config.aws.clone());
+        let file = matches!(config.targets, Targets::File(_));
+        let supervisor =
+            Supervisor::start(aws, config.targets.clone(), config.defaults.clone(), config.collection.clone())
+                .await
+                .map_err(|e| match file {
+                    true => Error::TargetsFile(e),
+                    false if e.contains("no region") => Error::NoRegion,
+                    false => Error::Targets(e),
+                })?;
 
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        tasks.spawn(Target::new(client, config.collector.clone(), state.clone()).run(cancel.clone()));
         let web = Arc::new(Web {
             registry,
             telemetry_path: config.web.telemetry_path.clone(),
-            targets: vec![state.clone()],
+            supervisor: supervisor.clone(),
+            enable_lifecycle: config.web.enable_lifecycle,
             auth: web_config.auth.clone(),
             headers: web_config.headers.clone(),
         });
@@ -71,14 +90,15 @@ impl Exporter {
             let web = web.clone();
             let handler = move |request| web.clone().handle(request);
             let stop = cancel.clone();
-            tasks.spawn(crate::serve::serve(listener, tls.clone(), handler, config.web.limits.clone(), async move {
-                stop.cancelled().await
-            }));
+            tasks.spawn(crate::web::serve::serve(
+                listener,
+                tls.clone(),
+                handler,
+                config.web.limits.clone(),
+                async move { stop.cancelled().await },
+            ));
         }
-        if let Some(endpoint) = &config.aws.endpoint_url {
-            tracing::info!(%endpoint, "sending ADS calls to a custom endpoint");
-        }
-        Ok(Exporter { addrs, _demo: demo, cancel, tasks, drain_timeout: config.web.limits.drain_timeout })
+        Ok(Exporter { addrs, supervisor, _demo: demo, cancel, tasks, drain_timeout: config.web.limits.drain_timeout })
     }
 
     /// The first address's base URL, for tests.
@@ -86,9 +106,15 @@ impl Exporter {
         format!("http://{}{path}", self.addrs[0])
     }
 
-    /// Stops the collector at once and drains in-flight requests for at most the drain timeout.
+    /// Re-reads the targets file (SIGHUP).
+    pub async fn reload(&self) -> Result<Reconciled, String> {
+        self.supervisor.reload().await
+    }
+
+    /// Stops the collectors at once and drains in-flight requests for at most the drain timeout.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
+        self.supervisor.shutdown(Duration::from_secs(2)).await;
         let drain = async { while self.tasks.join_next().await.is_some() {} };
         // The servers give up draining after drain_timeout; this is only a backstop.
         if tokio::time::timeout(self.drain_timeout + Duration::from_secs(1), drain).await.is_err() {
@@ -98,14 +124,64 @@ impl Exporter {
     }
 }
 
-/// The simulator of demo mode: a month of history, exports starting and ending every few
-/// seconds, one stuck export, and now and then a throttled request (which the SDK retries), so
-/// that every dashboard panel has something to show.
+/// The demo's accounts: one reached with the (static) base credentials, two through roles.
+pub const DEMO_ACCOUNTS: [&str; 3] = ["111111111111", "222222222222", "333333333333"];
+/// The demo's regions.
+pub const DEMO_REGIONS: [&str; 2] = ["us-west-2", "eu-west-1"];
+
+/// The demo's targets: three accounts in two regions, with static labels.
+pub fn demo_targets(settings: &crate::target::UnitSettings) -> Vec<TargetSpec> {
+    let target = |origin: &str, identity: Identity, labels: &[(&str, &str)]| TargetSpec {
+        origin: origin.to_owned(),
+        identity,
+        regions: DEMO_REGIONS.iter().map(|r| (*r).to_owned()).collect(),
+        labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
+        settings: settings.clone(),
+        filters: Default::default(),
+    };
+    let role = |account: &str, external_id: Option<&str>| Identity {
+        role: Some(Role {
+            arn: format!("arn:aws:iam::{account}:role/ads-exporter-read"),
+            external_id: external_id.map(str::to_owned),
+            session_name: crate::target::DEFAULT_SESSION_NAME.to_owned(),
+        }),
+        ..Identity::default()
+    };
+    vec![
+        target("demo[0]", Identity::default(), &[("programme", "dc-exit"), ("wave", "1")]),
+        target("demo[1]", role(DEMO_ACCOUNTS[1], Some("demo-external-id")), &[("programme", "dc-exit"), ("wave", "2")]),
+        target("demo[2]", role(DEMO_ACCOUNTS[2], None), &[("programme", "erp-move"), ("wave", "1")]),
+    ]
+}
+
+/// The simulator of demo mode: per account and region a month of history, exports starting
+/// and ending every few seconds, one stuck export, and now and then a throttled request (which
+/// the SDK retries); the third account's eu-west-1 now and then refuses with
+/// `AuthorizationErrorException`. Every dashboard panel has something to show.
 async fn start_demo_simulator() -> Result<RunningSimulator, Error> {
+    let seed: u64 = rand::random();
+    let evolution = Evolution::default();
     let config =
-        SimulatorConfig { evolution: Some(Evolution::default()), seed: rand::random(), ..SimulatorConfig::default() };
+        SimulatorConfig { evolution: Some(evolution.clone()), seed, any_role: true, ..SimulatorConfig::default() };
     let simulator = Simulator::demo(250, config);
+    let (key, _) = crate::aws::demo_credentials();
+    simulator.add_access_key(&key, DEMO_ACCOUNTS[0]);
+    simulator
+        .allow_role(&format!("arn:aws:iam::{}:role/ads-exporter-read", DEMO_ACCOUNTS[1]), Some("demo-external-id"));
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    for (i, account) in DEMO_ACCOUNTS.iter().enumerate() {
+        for (j, region) in DEMO_REGIONS.iter().enumerate() {
+            let history = 120 + 90 * i + 40 * j;
+            let population = Population::demo(history, crate::clock::unix_now(), &evolution, &mut rng);
+            simulator.add_account(account, region, population);
+        }
+    }
     simulator.set_fault(Some(FaultPlan { fault: Fault::Throttle, schedule: Schedule::Probability(0.1) }));
+    let refusals = FaultPlan {
+        fault: Fault::Error("AuthorizationErrorException".to_owned()),
+        schedule: Schedule::Probability(0.3),
+    };
+    simulator.set_fault_for(DEMO_ACCOUNTS[2], DEMO_REGIONS[1], Some(refusals));
     let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Simulator)?;
     tracing::info!(endpoint = %running.endpoint_url(), "demo mode: collecting from the built-in ADS simulator");
     Ok(running)

@@ -1,24 +1,28 @@
-//! `ads_exporter`: a Prometheus exporter for AWS Application Discovery Service export tasks.
+//! `ads_exporter`: a Prometheus exporter for AWS Application Discovery Service export tasks,
+//! for many accounts and regions in one process.
 //!
-//! Data flows one way: AWS pages ([`aws`], [`collector`]) fold into an [`aggregate::Aggregate`],
-//! which the collector publishes, with the outcome of the last collection, as one
-//! [`collector::Published`] state swapped whole; a scrape renders it and the exporter's own
-//! counters ([`metrics`]) over HTTP ([`http`], [`serve`], [`webconfig`], [`auth`]). A scrape never
-//! calls AWS. [`exporter`] wires it together from a validated [`config::Config`], which
-//! [`cli`] builds from flags. [`simulator`] is an ADS API simulator for demo mode and tests.
+//! The unit of everything is the collector unit ([`target`]): one target (credentials, maybe an
+//! assumed role) in one region. Data flows one way: AWS pages ([`aws`], [`collector`]) fold into
+//! an [`aggregate::Aggregate`], which each unit's collector publishes, with the outcome of its
+//! last collection, as one [`target::Published`] state swapped whole; a scrape renders every
+//! unit's state and counters ([`metrics`]) over HTTP ([`web`]). A scrape never calls AWS.
+//! [`supervisor`] runs the units of the configuration and reconciles them on reload;
+//! [`exporter`] wires it together from a validated [`config::Config`], which [`cli`] builds from
+//! flags (and [`target::file`] from the targets file). [`simulator`] is an ADS and STS simulator
+//! for demo mode and tests.
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
-pub mod auth;
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod collector;
 pub mod config;
 pub mod error;
 pub mod exporter;
-pub mod http;
 pub mod logging;
 pub mod metrics;
-pub mod serve;
 pub mod simulator;
-pub mod webconfig;
+pub mod supervisor;
+pub mod target;
+pub mod web;

@@ -22,6 +22,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.command.is_none()
+        && let Err(message) = cli.config()
+    {
+        eprintln!("ads_exporter: {message}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -45,16 +51,61 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> Result<(), String> {
-    let config = cli.config();
+    let config = cli.config()?;
     ads_exporter::logging::init(&config.log).map_err(|e| e.to_string())?;
     let exporter = Exporter::start(config).await.map_err(|e| e.to_string())?;
     for addr in &exporter.addrs {
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "serving metrics");
     }
-    shutdown_signal().await;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut hangups = Hangups::new();
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = hangups.next() => {
+                if exporter.supervisor.reloadable() {
+                    tracing::info!("SIGHUP: reloading the targets file");
+                    // Success and failure are both logged, and in the reload metrics.
+                    let _ = exporter.reload().await;
+                } else {
+                    tracing::info!("SIGHUP: nothing to reload: the targets come from the flags, not --config.file");
+                }
+            }
+        }
+    }
     tracing::info!("shutting down");
     exporter.shutdown().await;
     Ok(())
+}
+
+/// SIGHUP, as a stream of wake-ups (never, where it cannot be listened for).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn new() -> Hangups {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(|error| tracing::warn!(%error, "cannot listen for SIGHUP; reload with POST /-/reload"))
+                .ok();
+            Hangups { signal }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            signal.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    }
 }
 
 async fn simulate(args: &SimulateArgs) -> Result<(), String> {
@@ -64,6 +115,7 @@ async fn simulate(args: &SimulateArgs) -> Result<(), String> {
         home_region: args.home_region.clone(),
         evolution: (!args.still).then(Evolution::default),
         seed: args.seed,
+        any_role: true,
     };
     let simulator = Simulator::demo(args.tasks, config);
     if let Some(fault) = &args.fault {

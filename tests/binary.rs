@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use ads_exporter::exporter::{DEMO_ACCOUNTS, DEMO_REGIONS};
 use ads_exporter::simulator::{FAILED, SUCCEEDED, Task};
 use common::process::{command, start_and_read};
 use common::*;
@@ -62,23 +63,13 @@ fn the_readme_documents_every_flag_and_metric() {
             assert!(readme.contains(&format!("`{flag}`")), "the README does not document {flag}");
         }
     }
-    let metrics = ads_exporter::metrics::render(&{
-        let registry = ::prometheus::Registry::new();
-        ads_exporter::metrics::CollectorMetrics::new(&registry).unwrap();
-        ads_exporter::metrics::register_build_and_process(&registry).unwrap();
-        let mut aggregate = ads_exporter::aggregate::Aggregate::default();
-        aggregate.add(SUCCEEDED, 1_700_000_000.0, true);
-        let published = ads_exporter::collector::Published {
-            last_good: Some(std::sync::Arc::new(aggregate)),
-            ..Default::default()
-        };
-        let published = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(published));
-        registry.register(Box::new(ads_exporter::metrics::PublishedMetrics::new(published))).unwrap();
-        registry
-    })
-    .unwrap();
-    assert!(metrics.contains("ads_export_task_oldest_request_age_seconds"), "{metrics}");
-    for name in metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()) {
+    let registry = ads_exporter::metrics::build_and_process_registry().unwrap();
+    let process = ::prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+    let process_names = process.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next());
+    let names: Vec<&str> = ads_exporter::metrics::FAMILIES.iter().map(|f| f.name).chain(process_names).collect();
+    assert!(names.contains(&"ads_export_task_oldest_request_age_seconds"), "{names:?}");
+    assert!(names.contains(&"ads_exporter_build_info"), "{names:?}");
+    for name in names {
         let documented = readme.contains(&format!("`{name}`")) || name.starts_with("process_");
         assert!(documented, "the README does not document {name}");
     }
@@ -102,16 +93,28 @@ async fn demo_mode_serves_live_metrics_and_stops_on_sigterm() {
     let (mut running, addr) = start_and_read(demo, "\"addr\":\"", false);
     let addr = addr.split('"').next().unwrap().to_owned();
     let url = format!("http://{addr}/metrics");
-    let samples = wait_for("a demo collection", || async {
+    // Three accounts in two regions, each with static labels; the first reached with the base
+    // credentials, the others through roles.
+    let first = unit(DEMO_ACCOUNTS[0], "us-west-2", &[("programme", "dc-exit"), ("wave", "1")]);
+    let samples = wait_for("every demo unit's first collection", || async {
         let samples = parse_samples(&get(&url).await.text());
-        (samples.get("ads_up") == Some(&1.0)).then_some(samples)
+        let collected = samples.iter().filter(|(k, v)| k.starts_with("ads_collections_total{") && **v >= 1.0).count();
+        (collected == 6 && samples.get(&format!("ads_up{{{first}}}")) == Some(&1.0)).then_some(samples)
     })
     .await;
-    let succeeded = value(&samples, "ads_export_tasks{status=\"SUCCEEDED\"}");
+    assert_eq!(value(&samples, "ads_targets"), 6.0);
+    for account in DEMO_ACCOUNTS {
+        for region in DEMO_REGIONS {
+            let up = samples.keys().filter(|k| {
+                k.starts_with("ads_up{") && k.contains(&format!("aws_account_id=\"{account}\",aws_region=\"{region}\""))
+            });
+            assert_eq!(up.count(), 1, "{account} in {region}");
+        }
+    }
+    let succeeded = value(&samples, &format!("ads_export_tasks{{{first},status=\"SUCCEEDED\"}}"));
     assert!(succeeded > 100.0, "the demo has a month of history: {succeeded}");
-    assert!(
-        value(&samples, "ads_export_task_oldest_request_age_seconds{status=\"IN_PROGRESS\"}") >= 3.0 * 3600.0 - 60.0
-    );
+    let stuck = format!("ads_export_task_oldest_request_age_seconds{{{first},status=\"IN_PROGRESS\"}}");
+    assert!(value(&samples, &stuck) >= 3.0 * 3600.0 - 60.0);
     promtool_check_metrics(&get(&url).await.text());
 
     running.signal("TERM");
@@ -129,6 +132,7 @@ async fn the_simulate_subcommand_serves_an_exporter_configured_by_environment() 
     exporter
         .env("ADS_EXPORTER_WEB_LISTEN_ADDRESS", "127.0.0.1:0")
         .env("ADS_EXPORTER_AWS_ENDPOINT_URL", &endpoint)
+        .env("ADS_EXPORTER_AWS_STS_ENDPOINT_URL", &endpoint)
         .env("ADS_EXPORTER_AWS_REGION", "eu-west-1")
         .env("ADS_EXPORTER_COLLECTOR_PAGE_SIZE", "50")
         .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
@@ -136,7 +140,7 @@ async fn the_simulate_subcommand_serves_an_exporter_configured_by_environment() 
     let (mut running, addr) = start_and_read(exporter, "addr=", false);
     let url = format!("http://{addr}/metrics");
     let samples = wait_for("a collection", || async {
-        let samples = parse_samples(&get(&url).await.text());
+        let samples = parse_single(&get(&url).await.text());
         (samples.get("ads_up") == Some(&1.0)).then_some(samples)
     })
     .await;
@@ -163,14 +167,14 @@ async fn promtool_accepts_a_scrape_with_every_metric() {
     let (simulator, running) = simulator(tasks).await;
     simulator.set_fault(Some(ads_exporter::simulator::FaultPlan::times(ads_exporter::simulator::Fault::Throttle, 1)));
     let mut config = config(&running.endpoint_url());
-    config.collector.interval = Duration::from_millis(100);
+    flag_target(&mut config).settings.interval = Duration::from_millis(100);
     let exporter = exporter(config).await;
     let samples = scrape_until(&exporter, "a failure and then a success", |s| {
         s.get("ads_up") == Some(&1.0) && s.get("ads_collection_failures_total") >= Some(&1.0)
     })
     .await;
     assert!(
-        samples.contains_key("ads_api_errors_total{code=\"ThrottlingException\",operation=\"DescribeExportTasks\"}")
+        samples.contains_key("ads_api_errors_total{operation=\"DescribeExportTasks\",code=\"ThrottlingException\"}")
     );
     assert!(samples.contains_key("ads_export_tasks{status=\"CANCELLED\"}"));
     promtool_check_metrics(&get(&exporter.url("/metrics")).await.text());

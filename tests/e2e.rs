@@ -59,7 +59,7 @@ async fn every_task_gauge_has_its_exact_value() {
         assert_eq!(value(&samples, &oldest_series), oldest, "{status}");
         let newest_series = format!("ads_export_task_newest_request_timestamp_seconds{{status=\"{status}\"}}");
         assert_eq!(value(&samples, &newest_series), newest, "{status}");
-        let now = ads_exporter::metrics::unix_now();
+        let now = ads_exporter::clock::unix_now();
         let age = value(&samples, &format!("ads_export_task_oldest_request_age_seconds{{status=\"{status}\"}}"));
         assert!((now - oldest - age).abs() < 5.0, "{status}: age {age} is not now - {oldest}");
         let age = value(&samples, &format!("ads_export_task_newest_request_age_seconds{{status=\"{status}\"}}"));
@@ -79,11 +79,20 @@ async fn every_task_gauge_has_its_exact_value() {
     assert_eq!(value(&samples, "ads_collections_total"), 1.0);
     assert_eq!(value(&samples, "ads_collection_failures_total"), 0.0);
     let last_success = value(&samples, "ads_last_collection_success_timestamp_seconds");
-    assert!((ads_exporter::metrics::unix_now() - last_success).abs() < 30.0);
+    assert!((ads_exporter::clock::unix_now() - last_success).abs() < 30.0);
     assert!(value(&samples, "ads_collection_duration_seconds") > 0.0);
-    let requests = simulator.requests();
+    // Its labels: the account of the static test keys, and the region.
+    let all = scrape_all(&exporter).await;
+    assert_eq!(value(&all, &format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[]))), 1.0);
+    let failed = format!("ads_export_tasks{{{}}}", unit(ACCOUNT, "us-west-2", &[("status", "FAILED")]));
+    assert_eq!(value(&all, &failed), 246.0);
+    assert_eq!(value(&all, "ads_targets"), 1.0);
+    // The account came from STS, once.
+    assert_eq!(simulator.requests_of("GetCallerIdentity").len(), 1);
+    assert_eq!(value(&samples, "ads_api_requests_total{operation=\"GetCallerIdentity\"}"), 1.0);
+    let requests = simulator.requests_of("DescribeExportTasks");
     assert_eq!(requests.len(), 13);
-    assert!(requests.iter().all(|r| r.max_results == Some(100) && r.region == "us-west-2"));
+    assert!(requests.iter().all(|r| r.max_results == Some(100) && r.region == "us-west-2" && r.account == ACCOUNT));
     assert_eq!(requests[0].next_token, None);
     assert_eq!(requests[12].next_token.as_deref(), Some("1200"));
 
@@ -101,8 +110,8 @@ async fn filters_and_page_size_reach_the_simulator() {
     tasks.push(Task::new("export-c", SUCCEEDED, BASE).with_agents(&["agent-c"]));
     let (simulator, running) = simulator(tasks).await;
     let mut config = config(&running.endpoint_url());
-    config.collector.page_size = 7;
-    config.collector.agent_ids = vec!["agent-a".to_owned(), "agent-c".to_owned()];
+    flag_target(&mut config).settings.page_size = 7;
+    flag_target(&mut config).filters.agent_ids = vec!["agent-a".to_owned(), "agent-c".to_owned()];
     let exporter = exporter(config).await;
     let samples = scrape_until(&exporter, "a collection", |s| s.get("ads_up") == Some(&1.0)).await;
 
@@ -112,7 +121,7 @@ async fn filters_and_page_size_reach_the_simulator() {
     assert_eq!(value(&samples, "ads_export_tasks{status=\"IN_PROGRESS\"}"), 0.0);
     assert!(!samples.contains_key("ads_export_task_oldest_request_timestamp_seconds{status=\"IN_PROGRESS\"}"));
     assert_eq!(value(&samples, "ads_collection_pages"), 4.0);
-    let requests = simulator.requests();
+    let requests = simulator.requests_of("DescribeExportTasks");
     assert_eq!(requests.len(), 4);
     for request in &requests {
         assert_eq!(request.max_results, Some(7));
@@ -121,12 +130,13 @@ async fn filters_and_page_size_reach_the_simulator() {
     exporter.shutdown().await;
 
     let mut config = common::config(&running.endpoint_url());
-    config.collector.export_ids = vec!["export-3".to_owned(), "export-5".to_owned(), "export-missing".to_owned()];
+    flag_target(&mut config).filters.export_ids =
+        vec!["export-3".to_owned(), "export-5".to_owned(), "export-missing".to_owned()];
     let exporter = common::exporter(config).await;
     let samples = scrape_until(&exporter, "a collection", |s| s.get("ads_up") == Some(&1.0)).await;
     assert_eq!(value(&samples, "ads_export_tasks{status=\"SUCCEEDED\"}"), 1.0);
     assert_eq!(value(&samples, "ads_export_tasks{status=\"FAILED\"}"), 1.0);
-    let last = simulator.requests().pop().unwrap();
+    let last = simulator.requests_of("DescribeExportTasks").pop().unwrap();
     assert_eq!(last.export_ids, ["export-3", "export-5", "export-missing"]);
     exporter.shutdown().await;
 }
@@ -144,12 +154,12 @@ async fn http_endpoints_answer_as_documented() {
     assert_eq!(plain.status, StatusCode::OK);
     assert_eq!(plain.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
     assert!(plain.headers.get("content-encoding").is_none());
-    assert!(plain.text().contains("ads_export_tasks{status=\"FAILED\"} 246\n"));
+    assert_eq!(value(&parse_single(&plain.text()), "ads_export_tasks{status=\"FAILED\"}"), 246.0);
 
     let gzipped = request(Method::GET, &exporter.url("/custom-metrics"), &[("accept-encoding", "gzip, deflate")]).await;
     assert_eq!(gzipped.headers["content-encoding"], "gzip");
     let text = gunzip(&gzipped.body);
-    assert!(text.contains("ads_export_tasks{status=\"FAILED\"} 246\n"));
+    assert_eq!(value(&parse_single(&text), "ads_export_tasks{status=\"FAILED\"}"), 246.0);
     assert!(gzipped.body.len() < text.len() / 2, "gzip shrinks the exposition");
 
     let head = request(Method::HEAD, &exporter.url("/custom-metrics"), &[]).await;
@@ -168,7 +178,8 @@ async fn http_endpoints_answer_as_documented() {
     let html = landing.text();
     assert!(html.contains("<a href=\"/custom-metrics\">Metrics</a>"));
     assert!(html.contains(env!("CARGO_PKG_VERSION")));
-    assert!(html.contains("last collection succeeded"));
+    assert!(html.contains("<td>up</td>"), "{html}");
+    assert!(html.contains(&format!("<td>{ACCOUNT}</td><td>us-west-2</td>")), "{html}");
     assert!(html.contains("FAILED: 246"));
 
     let info = parse_samples(&plain.text());

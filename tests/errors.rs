@@ -22,7 +22,7 @@ async fn throttling_the_sdk_retries_away_is_still_counted() {
     let (simulator, running) = simulator(tasks()).await;
     simulator.set_fault(Some(FaultPlan::times(Fault::Throttle, 1)));
     let mut config = config(&running.endpoint_url());
-    config.aws.max_attempts = 3;
+    flag_target(&mut config).settings.max_attempts = 3;
     let exporter = exporter(config).await;
     let samples = scrape_until(&exporter, "a collection", |s| s.get("ads_collections_total") == Some(&1.0)).await;
     assert_eq!(value(&samples, "ads_up"), 1.0, "the retry succeeded");
@@ -31,23 +31,28 @@ async fn throttling_the_sdk_retries_away_is_still_counted() {
     exporter.shutdown().await;
 }
 
+/// Readiness waits for every unit's first collection, but a failed one counts: one account with
+/// a broken role must not keep the exporter out of service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_first_collection_leaves_the_exporter_unready() {
+async fn a_failing_first_collection_makes_the_exporter_ready_with_ads_up_0() {
     let (simulator, running) = simulator(tasks()).await;
-    simulator.set_fault(Some(FaultPlan::always(Fault::Error("AuthorizationErrorException".into()))));
+    // The first collection hangs until its timeout: not ready while it runs.
+    simulator.set_fault(Some(FaultPlan::always(Fault::Slow(Duration::from_secs(60)))));
     let mut config = config(&running.endpoint_url());
-    config.collector.interval = Duration::from_millis(100);
+    flag_target(&mut config).settings.interval = Duration::from_millis(100);
+    flag_target(&mut config).settings.timeout = Duration::from_secs(5);
     let exporter = exporter(config).await;
+    // GetCallerIdentity, then the first DescribeExportTasks, which hangs.
+    wait_for("the first collection to start", || async { (simulator.received() >= 2).then_some(()) }).await;
+    assert_eq!(get(&exporter.url("/-/ready")).await.status, hyper::StatusCode::SERVICE_UNAVAILABLE);
     let samples =
         scrape_until(&exporter, "a failed collection", |s| s.get("ads_collection_failures_total") >= Some(&1.0)).await;
     assert_eq!(value(&samples, "ads_up"), 0.0);
+    assert_eq!(errors(&samples, "timeout"), 1.0);
     assert_eq!(value(&samples, "ads_last_collection_success_timestamp_seconds"), 0.0);
     assert!(!samples.keys().any(|k| k.starts_with("ads_export_tasks")), "no made-up zeros");
-    assert_eq!(get(&exporter.url("/-/ready")).await.status, hyper::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(get(&exporter.url("/-/ready")).await.status, hyper::StatusCode::OK);
     simulator.set_fault(None);
-    wait_for("readiness", || async {
-        (get(&exporter.url("/-/ready")).await.status == hyper::StatusCode::OK).then_some(())
-    })
-    .await;
+    scrape_until(&exporter, "recovery", |s| s.get("ads_up") == Some(&1.0)).await;
     exporter.shutdown().await;
 }

@@ -64,13 +64,13 @@ async fn boto3_pages_through_the_same_tasks() {
         assert_eq!(info["isTruncated"], task.is_truncated);
         assert_eq!(info["hasDownloadUrl"], task.status == SUCCEEDED);
     }
-    let requests = simulator.requests();
+    let requests = simulator.requests_of("DescribeExportTasks");
     assert_eq!(requests.len(), 7);
     assert!(requests.iter().all(|r| r.max_results == Some(40)));
 
     let filtered = boto3(vec![running.endpoint_url(), "page".into(), "100".into(), "agent-x".into()]).await;
     assert_eq!(filtered["tasks"].as_array().unwrap().len(), 100);
-    assert_eq!(simulator.requests().last().unwrap().agent_ids, ["agent-x"]);
+    assert_eq!(simulator.requests_of("DescribeExportTasks").last().unwrap().agent_ids, ["agent-x"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,6 +51,7 @@ impl Setup {
         let endpoint = server.endpoint_url();
         let mut flags = vec![
             ("--aws.endpoint-url", endpoint.as_str()),
+            ("--aws.sts-endpoint-url", endpoint.as_str()),
             ("--aws.region", "us-west-2"),
             ("--collector.interval", "100ms"),
             ("--collector.timeout", "1s"),
@@ -70,7 +71,7 @@ impl Setup {
         let reply = get(&self.url).await;
         assert_eq!(reply.status, hyper::StatusCode::OK);
         let text = reply.text();
-        let samples = parse_samples(&text);
+        let samples = parse_single(&text);
         (text, samples)
     }
 
@@ -113,7 +114,7 @@ async fn failing(fault: Fault, code: &str) {
     assert!(warnings[0].contains("level=warn") && warnings[0].contains(&format!("code={code}")), "{}", warnings[0]);
     assert!(!warnings[0].contains("test-secret"), "no credentials in logs");
     let landing = get(&setup.url.replace("/metrics", "/")).await.text();
-    assert!(landing.contains("last collection failed, serving the last good data"), "{landing}");
+    assert!(landing.contains("failing, serving the last good data"), "{landing}");
     assert!(landing.contains(code), "the landing page names {code}");
 
     setup.simulator.set_fault(None);
@@ -183,6 +184,11 @@ async fn a_next_token_that_repeats_forever() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_missing_their_required_fields() {
     failing(Fault::MissingFields, "response").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_missing_only_their_status() {
+    failing(Fault::MissingStatus, "response").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,9 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn exporter_with(limits: ads_exporter::serve::Limits) -> (Exporter, ads_exporter::simulator::RunningSimulator) {
+async fn exporter_with(
+    limits: ads_exporter::web::serve::Limits,
+) -> (Exporter, ads_exporter::simulator::RunningSimulator) {
     let (_simulator, running) = simulator(vec![Task::new("export-1", SUCCEEDED, 1_700_000_000.0)]).await;
     let mut config = config(&running.endpoint_url());
     config.web.limits = limits;
@@ -29,7 +31,7 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_succeeds_among_idle_connections_and_slow_partial_requests() {
-    let (exporter, _simulator) = exporter_with(ads_exporter::serve::Limits::default()).await;
+    let (exporter, _simulator) = exporter_with(ads_exporter::web::serve::Limits::default()).await;
     let addr = exporter.addrs[0];
     let mut idle = Vec::new();
     for _ in 0..300 {
@@ -55,10 +57,10 @@ async fn a_scrape_succeeds_among_idle_connections_and_slow_partial_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_and_idle_connections_are_closed() {
-    let limits = ads_exporter::serve::Limits {
+    let limits = ads_exporter::web::serve::Limits {
         header_read_timeout: Duration::from_millis(300),
         idle_timeout: Duration::from_millis(600),
-        ..ads_exporter::serve::Limits::default()
+        ..ads_exporter::web::serve::Limits::default()
     };
     let (exporter, _simulator) = exporter_with(limits).await;
     let addr = exporter.addrs[0];
@@ -82,7 +84,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_request_heads_are_refused() {
-    let (exporter, _simulator) = exporter_with(ads_exporter::serve::Limits::default()).await;
+    let (exporter, _simulator) = exporter_with(ads_exporter::web::serve::Limits::default()).await;
     let mut stream = TcpStream::connect(exporter.addrs[0]).await.unwrap();
     let big = "a".repeat(64 * 1024);
     let request = format!("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {big}\r\n\r\n");
@@ -95,10 +97,10 @@ async fn oversized_request_heads_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_connection_cap_a_scrape_waits_for_a_free_slot() {
-    let limits = ads_exporter::serve::Limits {
+    let limits = ads_exporter::web::serve::Limits {
         max_connections: 8,
         idle_timeout: Duration::from_millis(500),
-        ..ads_exporter::serve::Limits::default()
+        ..ads_exporter::web::serve::Limits::default()
     };
     let (exporter, _simulator) = exporter_with(limits).await;
     let addr = exporter.addrs[0];

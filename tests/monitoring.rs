@@ -178,8 +178,8 @@ fn dashboard_thresholds_match_the_alert_rules() {
 async fn demo(interval: Duration) -> ads_exporter::exporter::Exporter {
     let mut config = config("http://127.0.0.1:9");
     config.demo = true;
-    config.collector.interval = interval;
-    config.aws.max_attempts = 3;
+    config.defaults.settings.interval = interval;
+    config.defaults.settings.max_attempts = 3;
     config.aws.static_credentials = Some(ads_exporter::aws::demo_credentials());
     exporter(config).await
 }
@@ -189,7 +189,8 @@ async fn every_metric_the_dashboards_and_rules_use_is_exported() {
     let exporter = demo(Duration::from_millis(200)).await;
     let text = wait_for("throttling to be counted", || async {
         let text = get(&exporter.url("/metrics")).await.text();
-        (text.contains("code=\"ThrottlingException\"") && text.contains("\nads_up 1\n")).then_some(text)
+        let up = parse_samples(&text).iter().any(|(k, v)| k.starts_with("ads_up{") && *v == 1.0);
+        (text.contains("code=\"ThrottlingException\"") && up).then_some(text)
     })
     .await;
     let exported: HashSet<&str> =

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::sts::StsError;
 use super::wire::ApiError;
 
 /// One kind of misbehaviour.
@@ -25,6 +26,8 @@ pub enum Fault {
     RepeatToken,
     /// `DescribeExportTasks` answers with tasks that lack their required fields.
     MissingFields,
+    /// `DescribeExportTasks` answers with tasks that have every field but `exportStatus`.
+    MissingStatus,
     /// `DescribeExportTasks` ignores `maxResults` and answers with ten times as many tasks.
     Oversize,
 }
@@ -61,6 +64,22 @@ impl Fault {
             _ => None,
         }
     }
+
+    /// The error response of an STS call, as STS words it, if the fault answers with one.
+    pub fn sts_error(&self) -> Option<StsError> {
+        match self {
+            Fault::Throttle => Some(StsError::new(400, "Throttling", "Rate exceeded")),
+            Fault::Error(code) => {
+                let status = match code.as_str() {
+                    "AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => 403,
+                    "InternalFailure" | "ServiceUnavailable" => 500,
+                    _ => 400,
+                };
+                Some(StsError::new(status, code, format!("Simulated {code}")))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl FromStr for Fault {
@@ -69,7 +88,7 @@ impl FromStr for Fault {
     /// `throttle`, `malformed`, `http:503`, `slow:5s`, or a modeled error code such as
     /// `AuthorizationErrorException`.
     fn from_str(s: &str) -> Result<Fault, String> {
-        let usage = "expected throttle, malformed, drop, repeat-token, missing-fields, oversize, http:STATUS, \
+        let usage = "expected throttle, malformed, drop, repeat-token, missing-fields, missing-status, oversize, http:STATUS, \
                      slow:DURATION or an error code such as AuthorizationErrorException";
         match s.split_once(':') {
             None if s == "throttle" => Ok(Fault::Throttle),
@@ -77,6 +96,7 @@ impl FromStr for Fault {
             None if s == "drop" => Ok(Fault::Drop),
             None if s == "repeat-token" => Ok(Fault::RepeatToken),
             None if s == "missing-fields" => Ok(Fault::MissingFields),
+            None if s == "missing-status" => Ok(Fault::MissingStatus),
             None if s == "oversize" => Ok(Fault::Oversize),
             None if MODELED_ERRORS.iter().chain(COMMON_ERRORS).any(|(code, _)| *code == s) => {
                 Ok(Fault::Error(s.to_owned()))

@@ -5,15 +5,23 @@
 //! `maxResults` (1 to 100; larger values are capped at 100), epoch-number timestamps;
 //! `StartExportTask` with the home-region check and the five-running-agent-exports limit; the
 //! modeled errors with their status codes. SigV4 signatures are not verified, but a request must
-//! carry an `Authorization` header scoped to the `discovery` service.
+//! carry an `Authorization` header scoped to `discovery` (or `sts`).
 //!
-//! Tests and the `simulate` subcommand can inject [`Fault`]s and inspect the requests served.
+//! It is many accounts in many regions: an ADS call is answered from the population of the
+//! account its credentials belong to (static keys map to an account, [`DEFAULT_ACCOUNT`] unless
+//! registered) and the region of its SigV4 scope; an account and region without a population of
+//! its own share the default one. It serves STS too ([`sts`]): `AssumeRole` hands out temporary
+//! credentials of the role's account, and `GetCallerIdentity` says whose credentials signed.
+//!
+//! Tests and the `simulate` subcommand can inject [`Fault`]s (globally, or per account and
+//! region) and inspect the requests served.
 
 pub mod faults;
 pub mod model;
+pub mod sts;
 pub mod wire;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -26,10 +34,11 @@ use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::metrics::unix_now as now;
+use crate::clock::unix_now as now;
 
 pub use faults::{Fault, FaultPlan, Schedule};
 pub use model::{Evolution, FAILED, IN_PROGRESS, Population, SUCCEEDED, Task};
+use sts::StsError;
 use wire::{ApiError, DescribeExportTasksRequest, DescribeExportTasksResponse, ExportFilter, ExportInfo};
 
 /// The most tasks one `DescribeExportTasks` page holds.
@@ -38,6 +47,8 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 const RECORDED_REQUESTS: usize = 1024;
 /// The `nextToken` of [`Fault::RepeatToken`].
 const REPEATED_TOKEN: &str = "repeat";
+/// The account of static access keys that were not registered with [`Simulator::add_access_key`].
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
 
 /// How the simulated account behaves.
 #[derive(Debug, Clone)]
@@ -49,11 +60,14 @@ pub struct SimulatorConfig {
     pub evolution: Option<Evolution>,
     /// Seed of the random choices (evolution, probabilistic faults).
     pub seed: u64,
+    /// Let any caller assume any role (demo mode and `simulate`); otherwise only roles allowed
+    /// with [`Simulator::allow_role`].
+    pub any_role: bool,
 }
 
 impl Default for SimulatorConfig {
     fn default() -> Self {
-        SimulatorConfig { home_region: "us-west-2".to_owned(), evolution: None, seed: 0 }
+        SimulatorConfig { home_region: "us-west-2".to_owned(), evolution: None, seed: 0, any_role: false }
     }
 }
 
@@ -63,37 +77,98 @@ pub struct RecordedRequest {
     pub operation: String,
     /// The region of the request's SigV4 credential scope.
     pub region: String,
+    /// The account whose credentials signed it.
+    pub account: String,
+    /// The access key id that signed it.
+    pub access_key_id: String,
     pub max_results: Option<i64>,
     pub export_ids: Vec<String>,
     pub agent_ids: Vec<String>,
     pub next_token: Option<String>,
 }
 
-struct State {
+/// The export tasks of one account in one region.
+struct Account {
     population: Population,
     rng: StdRng,
     evolved_at: f64,
+}
+
+impl Account {
+    fn new(population: Population, seed: u64) -> Account {
+        Account { population, rng: StdRng::seed_from_u64(seed), evolved_at: now() }
+    }
+}
+
+/// Temporary credentials handed out by `AssumeRole`.
+struct Session {
+    account: String,
+    role_arn: String,
+    session_name: String,
+    token: String,
+    expires: f64,
+}
+
+/// Who signed a request.
+#[derive(Debug, Clone)]
+struct Caller {
+    access_key_id: String,
+    account: String,
+    arn: String,
+    user_id: String,
+}
+
+struct State {
+    /// Answers for every account and region without a population of its own.
+    default: Account,
+    accounts: HashMap<(String, String), Account>,
+    access_keys: HashMap<String, String>,
+    sessions: HashMap<String, Session>,
+    /// Role ARN to the external id it requires (if any).
+    roles: HashMap<String, Option<String>>,
+    global_fault: Option<FaultPlan>,
+    faults: HashMap<(String, String), FaultPlan>,
+    sts_fault: Option<FaultPlan>,
+    rng: StdRng,
     requests: VecDeque<RecordedRequest>,
     received: u64,
+}
+
+impl State {
+    fn account(&mut self, account: &str, region: &str) -> &mut Account {
+        match self.accounts.get_mut(&(account.to_owned(), region.to_owned())) {
+            Some(_) => self.accounts.get_mut(&(account.to_owned(), region.to_owned())).expect("present"),
+            None => &mut self.default,
+        }
+    }
 }
 
 /// The simulated ADS service; share it with `Arc` between its server and a test.
 pub struct Simulator {
     config: SimulatorConfig,
     state: Mutex<State>,
-    fault: watch::Sender<Option<FaultPlan>>,
+    /// Bumped on every change of a fault, to release requests waiting on a slow one.
+    fault_changed: watch::Sender<u64>,
 }
 
 impl Simulator {
+    /// A simulator whose every account and region answers from `population`, until accounts
+    /// get their own with [`Simulator::add_account`].
     pub fn new(population: Population, config: SimulatorConfig) -> Arc<Simulator> {
         let state = State {
-            population,
-            rng: StdRng::seed_from_u64(config.seed),
-            evolved_at: now(),
+            default: Account::new(population, config.seed),
+            accounts: HashMap::new(),
+            access_keys: HashMap::new(),
+            sessions: HashMap::new(),
+            roles: HashMap::new(),
+            global_fault: None,
+            faults: HashMap::new(),
+            sts_fault: None,
+            rng: StdRng::seed_from_u64(config.seed.wrapping_add(1)),
             requests: VecDeque::new(),
             received: 0,
         };
-        Arc::new(Simulator { config, state: Mutex::new(state), fault: watch::Sender::new(None) })
+        Arc::new(Simulator { config, state: Mutex::new(state), fault_changed: watch::Sender::new(0) })
     }
 
     /// A simulator of a plausible account ([`Population::demo`] with `history` finished exports),
@@ -111,9 +186,44 @@ impl Simulator {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Injects a fault (or clears it with `None`); requests waiting on a slow fault are released.
+    /// Gives an account its own population in a region.
+    pub fn add_account(&self, account: &str, region: &str, population: Population) {
+        let seed = self.config.seed ^ seed_of(account) ^ seed_of(region).rotate_left(17);
+        self.state().accounts.insert((account.to_owned(), region.to_owned()), Account::new(population, seed));
+    }
+
+    /// Static credentials of an account: requests signed with this access key id belong to it.
+    pub fn add_access_key(&self, access_key_id: &str, account: &str) {
+        self.state().access_keys.insert(access_key_id.to_owned(), account.to_owned());
+    }
+
+    /// Lets callers assume a role (`arn:aws:iam::ACCOUNT:role/NAME`), with an external id if
+    /// one is given.
+    pub fn allow_role(&self, arn: &str, external_id: Option<&str>) {
+        self.state().roles.insert(arn.to_owned(), external_id.map(str::to_owned));
+    }
+
+    /// Injects a fault for every ADS call (or clears it with `None`); requests waiting on a slow
+    /// fault are released.
     pub fn set_fault(&self, plan: Option<FaultPlan>) {
-        self.fault.send_replace(plan);
+        self.state().global_fault = plan;
+        self.fault_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Injects a fault for the ADS calls of one account in one region (before the global one).
+    pub fn set_fault_for(&self, account: &str, region: &str, plan: Option<FaultPlan>) {
+        let key = (account.to_owned(), region.to_owned());
+        match plan {
+            Some(plan) => self.state().faults.insert(key, plan),
+            None => self.state().faults.remove(&key),
+        };
+        self.fault_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Injects a fault for every STS call.
+    pub fn set_sts_fault(&self, plan: Option<FaultPlan>) {
+        self.state().sts_fault = plan;
+        self.fault_changed.send_modify(|n| *n += 1);
     }
 
     /// The most recent requests, oldest first (at most 1,024 are kept).
@@ -121,14 +231,24 @@ impl Simulator {
         self.state().requests.iter().cloned().collect()
     }
 
+    /// The most recent requests of one operation.
+    pub fn requests_of(&self, operation: &str) -> Vec<RecordedRequest> {
+        self.state().requests.iter().filter(|r| r.operation == operation).cloned().collect()
+    }
+
     /// How many requests arrived since the simulator started, answered or not yet.
     pub fn received(&self) -> u64 {
         self.state().received
     }
 
-    /// Runs `f` on the population, for tests that change or inspect it.
+    /// Runs `f` on the default population, for tests that change or inspect it.
     pub fn with_population<R>(&self, f: impl FnOnce(&mut Population) -> R) -> R {
-        f(&mut self.state().population)
+        f(&mut self.state().default.population)
+    }
+
+    /// Runs `f` on the population of an account in a region (the default one if it has none).
+    pub fn with_account<R>(&self, account: &str, region: &str, f: impl FnOnce(&mut Population) -> R) -> R {
+        f(&mut self.state().account(account, region).population)
     }
 
     /// Serves the API on `listener` until `shutdown` completes.
@@ -137,7 +257,7 @@ impl Simulator {
             let simulator = self.clone();
             async move { simulator.handle(request).await }
         };
-        crate::serve::serve(listener, None, handler, crate::serve::Limits::default(), shutdown).await;
+        crate::web::serve::serve(listener, None, handler, crate::web::serve::Limits::default(), shutdown).await;
     }
 
     /// Binds `addr` and serves in a background task; dropping the returned handle stops it.
@@ -154,9 +274,10 @@ impl Simulator {
 
     async fn handle(&self, request: Request<Incoming>) -> Response<Either<Full<Bytes>, wire::DroppingBody>> {
         let request_id = format!("{:032x}", rand::random::<u128>());
-        let response = match self.answer(request).await {
+        let response = match self.answer(request, &request_id).await {
             Ok(body) => wire::json_response(StatusCode::OK, body, &request_id),
             Err(Answer::Error(error)) => error.into_response(&request_id),
+            Err(Answer::Sts(error)) => error.into_response(&request_id),
             Err(Answer::Raw(response)) => *response,
             Err(Answer::Drop(body)) => {
                 let length = body.len();
@@ -168,46 +289,51 @@ impl Simulator {
         response.map(Either::Left)
     }
 
-    async fn answer(&self, request: Request<Incoming>) -> Result<Bytes, Answer> {
+    async fn answer(&self, request: Request<Incoming>, request_id: &str) -> Result<Bytes, Answer> {
         self.state().received += 1;
         if request.method() != Method::POST || request.uri().path() != "/" {
             return Err(ApiError::new(404, "UnknownOperationException", "ADS is served as POST /").into());
         }
         let headers = request.headers();
-        let operation = headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|target| target.strip_prefix(wire::TARGET_PREFIX))
-            .ok_or_else(|| ApiError::new(400, "UnknownOperationException", "missing or unknown X-Amz-Target"))?
-            .to_owned();
         let authorization = headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let Some(authorization) = authorization else {
             return Err(
                 ApiError::new(403, "MissingAuthenticationTokenException", "Missing Authentication Token").into()
             );
         };
-        let (region, service) = wire::credential_scope(authorization).ok_or_else(|| {
+        let scope = wire::credential_scope(authorization).ok_or_else(|| {
             ApiError::new(403, "IncompleteSignatureException", "Authorization header is not a valid SigV4 header")
         })?;
+        let (access_key_id, region, service) =
+            (scope.access_key_id.to_owned(), scope.region.to_owned(), scope.service.to_owned());
+        let token = headers.get("x-amz-security-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if service == "sts" {
+            let body = read_body(request.into_body()).await.map_err(|e| StsError::validation(e.message))?;
+            return Err(self.sts(&body, &access_key_id, token.as_deref(), region, request_id).await);
+        }
         if service != "discovery" {
             let message = format!("Credential should be scoped to correct service: 'discovery', not '{service}'");
             return Err(ApiError::new(403, "InvalidSignatureException", message).into());
         }
-        let region = region.to_owned();
-        let body = Limited::new(request.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|e| ApiError::serialization(format!("could not read the request body: {e}")))?
-            .to_bytes();
+        let operation = target
+            .as_deref()
+            .and_then(|target| target.strip_prefix(wire::TARGET_PREFIX))
+            .ok_or_else(|| ApiError::new(400, "UnknownOperationException", "missing or unknown X-Amz-Target"))?
+            .to_owned();
+        let caller = self
+            .caller(&access_key_id, token.as_deref())
+            .map_err(|e| ApiError::new(e.status, e.ads_code, e.message))?;
+        let body = read_body(request.into_body()).await?;
 
-        let shape = match self.draw_fault() {
+        let shape = match self.draw_fault(Some((&caller.account, &region))) {
             Some(fault) => self.inject(fault).await?,
             None => None,
         };
         match operation.as_str() {
             "DescribeExportTasks" => {
                 let input: DescribeExportTasksRequest = parse_body(&body)?;
-                let body = self.describe_export_tasks(input, region, shape.as_ref())?;
+                let body = self.describe_export_tasks(input, &caller, region, shape.as_ref())?;
                 if shape == Some(Fault::Drop) {
                     return Err(Answer::Drop(body));
                 }
@@ -215,36 +341,221 @@ impl Simulator {
             }
             "StartExportTask" => {
                 let input: wire::StartExportTaskRequest = parse_body(&body)?;
-                Ok(self.start_export_task(input, region)?)
+                Ok(self.start_export_task(input, &caller, region)?)
             }
             other => Err(ApiError::new(400, "UnknownOperationException", format!("unknown operation {other}")).into()),
         }
     }
 
-    /// The active fault, if it applies to this request (and counts it down).
-    fn draw_fault(&self) -> Option<Fault> {
-        let mut applies = None;
-        self.fault.send_if_modified(|plan| {
-            let Some(current) = plan else { return false };
-            match &mut current.schedule {
-                Schedule::Always => applies = Some(current.fault.clone()),
-                Schedule::Probability(p) => {
-                    if self.state().rng.random_bool(p.clamp(0.0, 1.0)) {
-                        applies = Some(current.fault.clone());
-                    }
-                }
-                Schedule::Times(n) => {
-                    applies = Some(current.fault.clone());
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        *plan = None;
-                        return true;
-                    }
-                }
+    /// Who signed: the session of temporary credentials (whose token must match and must not
+    /// have expired), or the account of static credentials.
+    fn caller(&self, access_key_id: &str, token: Option<&str>) -> Result<Caller, CallerError> {
+        let state = self.state();
+        if let Some(session) = state.sessions.get(access_key_id) {
+            if token != Some(session.token.as_str()) {
+                return Err(CallerError::invalid_token());
             }
-            false
-        });
-        applies
+            if session.expires <= now() {
+                return Err(CallerError {
+                    status: 400,
+                    ads_code: "ExpiredTokenException",
+                    sts_code: "ExpiredToken",
+                    message: "The security token included in the request is expired".to_owned(),
+                });
+            }
+            let role_name = session.role_arn.rsplit('/').next().unwrap_or_default();
+            return Ok(Caller {
+                access_key_id: access_key_id.to_owned(),
+                account: session.account.clone(),
+                arn: format!("arn:aws:sts::{}:assumed-role/{role_name}/{}", session.account, session.session_name),
+                user_id: format!("AROA{}:{}", &access_key_id[4.min(access_key_id.len())..], session.session_name),
+            });
+        }
+        if access_key_id.starts_with("ASIA") || token.is_some() {
+            // Temporary credentials this simulator never issued.
+            return Err(CallerError::invalid_token());
+        }
+        let account = state.access_keys.get(access_key_id).cloned().unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned());
+        Ok(Caller {
+            access_key_id: access_key_id.to_owned(),
+            arn: format!("arn:aws:iam::{account}:user/simulated"),
+            user_id: format!("AIDA{access_key_id}"),
+            account,
+        })
+    }
+
+    /// Answers an STS call (query protocol in, XML out).
+    async fn sts(
+        &self,
+        body: &[u8],
+        access_key_id: &str,
+        token: Option<&str>,
+        region: String,
+        request_id: &str,
+    ) -> Answer {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+        let caller = match self.caller(access_key_id, token) {
+            Ok(caller) => caller,
+            Err(e) => return StsError::new(e.status, e.sts_code, e.message).into(),
+        };
+        if let Some(fault) = self.draw_fault(None) {
+            match fault.sts_error() {
+                Some(error) => return error.into(),
+                None => match self.inject(fault).await {
+                    Ok(_) => {}
+                    Err(answer) => return answer,
+                },
+            }
+        }
+        let action = form.get("Action").cloned().unwrap_or_default();
+        if form.get("Version").map(String::as_str) != Some(sts::VERSION) {
+            return StsError::new(
+                400,
+                "InvalidAction",
+                format!("Could not find operation {action} for version {:?}", form.get("Version")),
+            )
+            .into();
+        }
+        {
+            let mut state = self.state();
+            self.record(
+                &mut state,
+                RecordedRequest {
+                    operation: action.clone(),
+                    region,
+                    account: caller.account.clone(),
+                    access_key_id: caller.access_key_id.clone(),
+                    max_results: None,
+                    export_ids: Vec::new(),
+                    agent_ids: Vec::new(),
+                    next_token: None,
+                },
+            );
+        }
+        match action.as_str() {
+            "GetCallerIdentity" => Answer::Raw(Box::new(sts::caller_identity_response(
+                &caller.user_id,
+                &caller.account,
+                &caller.arn,
+                request_id,
+            ))),
+            "AssumeRole" => match self.assume_role(&form, &caller, request_id) {
+                Ok(response) => Answer::Raw(Box::new(response)),
+                Err(error) => error.into(),
+            },
+            other => {
+                StsError::new(400, "InvalidAction", format!("Could not find operation {other} for version 2011-06-15"))
+                    .into()
+            }
+        }
+    }
+
+    fn assume_role(
+        &self,
+        form: &HashMap<String, String>,
+        caller: &Caller,
+        request_id: &str,
+    ) -> Result<Response<Full<Bytes>>, StsError> {
+        let missing = |name: &str| {
+            StsError::validation(format!(
+                "1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"
+            ))
+        };
+        let arn = form.get("RoleArn").ok_or_else(|| missing("roleArn"))?;
+        let session_name = form.get("RoleSessionName").ok_or_else(|| missing("roleSessionName"))?;
+        let valid_name = (2..=64).contains(&session_name.len())
+            && session_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+        if !valid_name {
+            return Err(StsError::validation(format!(
+                "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+            )));
+        }
+        let duration = match form.get("DurationSeconds") {
+            None => 3600.0,
+            Some(text) => match text.parse::<u32>() {
+                Ok(seconds @ 900..=43_200) => f64::from(seconds),
+                _ => {
+                    return Err(StsError::validation(format!(
+                        "1 validation error detected: Value '{text}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200"
+                    )));
+                }
+            },
+        };
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let account = match parts.as_slice() {
+            ["arn", _, "iam", "", account, resource]
+                if account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && resource.starts_with("role/") =>
+            {
+                (*account).to_owned()
+            }
+            _ => return Err(StsError::validation(format!("{arn} is invalid"))),
+        };
+        let mut state = self.state();
+        let allowed = match state.roles.get(arn.as_str()) {
+            Some(Some(external_id)) => form.get("ExternalId") == Some(external_id),
+            Some(None) => true,
+            None => self.config.any_role,
+        };
+        if !allowed {
+            return Err(StsError::access_denied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {arn}",
+                caller.arn
+            )));
+        }
+        let random = |n: usize, rng: &mut StdRng| -> String {
+            const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+            (0..n).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+        };
+        let credentials = sts::IssuedCredentials {
+            access_key_id: format!("ASIA{}", random(16, &mut state.rng)),
+            secret_access_key: random(40, &mut state.rng),
+            session_token: random(64, &mut state.rng),
+            expiration: now() + duration,
+        };
+        state.sessions.insert(
+            credentials.access_key_id.clone(),
+            Session {
+                account: account.clone(),
+                role_arn: arn.clone(),
+                session_name: session_name.clone(),
+                token: credentials.session_token.clone(),
+                expires: credentials.expiration,
+            },
+        );
+        let role_name = arn.rsplit('/').next().unwrap_or_default();
+        let role_id = format!("AROA{}", random(17, &mut state.rng));
+        Ok(sts::assume_role_response(
+            &credentials,
+            &format!("{role_id}:{session_name}"),
+            &format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
+            request_id,
+        ))
+    }
+
+    /// The active fault of an ADS call of `account` in `region` (or, with `None`, of an STS
+    /// call), if it applies to this request; counts it down.
+    fn draw_fault(&self, scope: Option<(&str, &str)>) -> Option<Fault> {
+        let mut state = self.state();
+        let State { global_fault, faults, sts_fault, rng, .. } = &mut *state;
+        if let Some((account, region)) = scope {
+            let key = (account.to_owned(), region.to_owned());
+            if let Some(plan) = faults.get_mut(&key) {
+                let (fault, used_up) = apply(plan, rng);
+                if used_up {
+                    faults.remove(&key);
+                }
+                return fault;
+            }
+        }
+        let slot = if scope.is_some() { global_fault } else { sts_fault };
+        let plan = slot.as_mut()?;
+        let (fault, used_up) = apply(plan, rng);
+        if used_up {
+            *slot = None;
+        }
+        fault
     }
 
     /// Answers with the fault's error, or waits; returns the faults that shape a normal answer.
@@ -263,7 +574,7 @@ impl Simulator {
                 Err(Answer::Raw(Box::new(response)))
             }
             Fault::Slow(delay) => {
-                let mut changed = self.fault.subscribe();
+                let mut changed = self.fault_changed.subscribe();
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     _ = changed.changed() => {}
@@ -278,7 +589,9 @@ impl Simulator {
                     .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(wire::CONTENT_TYPE));
                 Err(Answer::Raw(Box::new(response)))
             }
-            Fault::Drop | Fault::RepeatToken | Fault::MissingFields | Fault::Oversize => Ok(Some(fault)),
+            Fault::Drop | Fault::RepeatToken | Fault::MissingFields | Fault::MissingStatus | Fault::Oversize => {
+                Ok(Some(fault))
+            }
             Fault::Throttle | Fault::Error(_) => Ok(None),
         }
     }
@@ -290,18 +603,23 @@ impl Simulator {
         state.requests.push_back(request);
     }
 
-    fn evolve(&self, state: &mut State) {
+    /// The account's population in `region`, moved on to now.
+    fn evolved<'a>(&self, state: &'a mut State, account: &str, region: &str) -> &'a mut Account {
         let now = now();
-        if let Some(evolution) = &self.config.evolution {
-            let State { population, rng, evolved_at, .. } = state;
+        let evolution = self.config.evolution.as_ref();
+        let account = state.account(account, region);
+        if let Some(evolution) = evolution {
+            let Account { population, rng, evolved_at } = account;
             population.evolve(*evolved_at, now, evolution, rng);
         }
-        state.evolved_at = now;
+        account.evolved_at = now;
+        account
     }
 
     fn describe_export_tasks(
         &self,
         input: DescribeExportTasksRequest,
+        caller: &Caller,
         region: String,
         shape: Option<&Fault>,
     ) -> Result<Bytes, ApiError> {
@@ -312,7 +630,9 @@ impl Simulator {
             &mut state,
             RecordedRequest {
                 operation: "DescribeExportTasks".to_owned(),
-                region,
+                region: region.clone(),
+                account: caller.account.clone(),
+                access_key_id: caller.access_key_id.clone(),
                 max_results: input.max_results,
                 export_ids: export_ids.clone(),
                 agent_ids: agent_ids.clone(),
@@ -325,8 +645,7 @@ impl Simulator {
             Some(n) => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
         };
         let limit = if shape == Some(&Fault::Oversize) { limit * 10 } else { limit };
-        self.evolve(&mut state);
-        let tasks = state.population.tasks();
+        let tasks = self.evolved(&mut state, &caller.account, &region).population.tasks();
         let start = match input.next_token.as_deref() {
             None | Some("") | Some(REPEATED_TOKEN) => 0,
             Some(token) => token
@@ -356,13 +675,32 @@ impl Simulator {
             let stripped: Vec<_> = page.iter().map(|info| serde_json::json!({ "exportId": info.export_id })).collect();
             return Ok(serde_json::json!({ "exportsInfo": stripped, "nextToken": next_token }).to_string().into());
         }
+        if shape == Some(&Fault::MissingStatus) {
+            // Everything but the status.
+            let stripped: Vec<_> = page
+                .iter()
+                .map(|info| {
+                    let mut value = serde_json::to_value(info).unwrap_or_default();
+                    if let Some(object) = value.as_object_mut() {
+                        object.remove("exportStatus");
+                    }
+                    value
+                })
+                .collect();
+            return Ok(serde_json::json!({ "exportsInfo": stripped, "nextToken": next_token }).to_string().into());
+        }
         let response = DescribeExportTasksResponse { exports_info: page, next_token };
         Ok(serde_json::to_vec(&response)
             .map_err(|e| ApiError::new(500, "ServerInternalErrorException", e.to_string()))?
             .into())
     }
 
-    fn start_export_task(&self, input: wire::StartExportTaskRequest, region: String) -> Result<Bytes, ApiError> {
+    fn start_export_task(
+        &self,
+        input: wire::StartExportTaskRequest,
+        caller: &Caller,
+        region: String,
+    ) -> Result<Bytes, ApiError> {
         let agent_ids = agent_filter(input.filters.as_deref())?;
         if region != self.config.home_region {
             let message = format!("The home region is not set for this account, or {region} is not the home region");
@@ -386,20 +724,21 @@ impl Simulator {
             &mut state,
             RecordedRequest {
                 operation: "StartExportTask".to_owned(),
-                region,
+                region: region.clone(),
+                account: caller.account.clone(),
+                access_key_id: caller.access_key_id.clone(),
                 max_results: None,
                 export_ids: Vec::new(),
                 agent_ids: agent_ids.clone(),
                 next_token: None,
             },
         );
-        self.evolve(&mut state);
-        if !agent_ids.is_empty() && state.population.running_agent_exports() >= 5 {
+        let evolution = self.config.evolution.clone().unwrap_or_default();
+        let Account { population, rng, .. } = self.evolved(&mut state, &caller.account, &region);
+        if !agent_ids.is_empty() && population.running_agent_exports() >= 5 {
             let message = "Too many agent exports are running; at most 5 may run at once";
             return Err(ApiError::new(400, "OperationNotPermittedException", message));
         }
-        let evolution = self.config.evolution.clone().unwrap_or_default();
-        let State { population, rng, .. } = &mut *state;
         let has_agents = !agent_ids.is_empty();
         let id = population.start(now(), &evolution, rng, agent_ids);
         if has_agents && let Some(task) = population.last_mut() {
@@ -411,9 +750,54 @@ impl Simulator {
     }
 }
 
+/// Whether a plan's fault applies to this request, and whether the plan is used up.
+fn apply(plan: &mut FaultPlan, rng: &mut StdRng) -> (Option<Fault>, bool) {
+    match &mut plan.schedule {
+        Schedule::Always => (Some(plan.fault.clone()), false),
+        Schedule::Probability(p) => (rng.random_bool(p.clamp(0.0, 1.0)).then(|| plan.fault.clone()), false),
+        Schedule::Times(n) => {
+            *n = n.saturating_sub(1);
+            (Some(plan.fault.clone()), *n == 0)
+        }
+    }
+}
+
+/// A caller that cannot be identified, in the words of each service.
+struct CallerError {
+    status: u16,
+    ads_code: &'static str,
+    sts_code: &'static str,
+    message: String,
+}
+
+impl CallerError {
+    fn invalid_token() -> CallerError {
+        CallerError {
+            status: 403,
+            ads_code: "UnrecognizedClientException",
+            sts_code: "InvalidClientTokenId",
+            message: "The security token included in the request is invalid.".to_owned(),
+        }
+    }
+}
+
+/// A stable seed from a name (FNV-1a).
+fn seed_of(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    Ok(Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| ApiError::serialization(format!("could not read the request body: {e}")))?
+        .to_bytes())
+}
+
 /// What a request gets instead of a normal answer.
 enum Answer {
     Error(ApiError),
+    Sts(StsError),
     Raw(Box<Response<Full<Bytes>>>),
     /// The whole body of a response to cut off half-way.
     Drop(Bytes),
@@ -422,6 +806,12 @@ enum Answer {
 impl From<ApiError> for Answer {
     fn from(error: ApiError) -> Answer {
         Answer::Error(error)
+    }
+}
+
+impl From<StsError> for Answer {
+    fn from(error: StsError) -> Answer {
+        Answer::Sts(error)
     }
 }
 

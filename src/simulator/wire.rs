@@ -127,15 +127,23 @@ pub fn json_response(status: StatusCode, body: impl Into<Bytes>, request_id: &st
     response
 }
 
-/// The region and service of a SigV4 `Authorization` header's credential scope.
-pub fn credential_scope(authorization: &str) -> Option<(&str, &str)> {
+/// The credential scope of a SigV4 `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub access_key_id: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+/// The access key, region and service of a SigV4 `Authorization` header's credential scope.
+pub fn credential_scope(authorization: &str) -> Option<Scope<'_>> {
     let rest = authorization.strip_prefix("AWS4-HMAC-SHA256")?.trim_start();
     let credential = rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential="))?;
     // AKID/20261128/us-west-2/discovery/aws4_request
     let mut parts = credential.split('/');
-    let (_key, _date, region, service, terminator) =
+    let (access_key_id, _date, region, service, terminator) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    (terminator == "aws4_request").then_some((region, service))
+    (terminator == "aws4_request" && !access_key_id.is_empty()).then_some(Scope { access_key_id, region, service })
 }
 
 #[cfg(test)]
@@ -145,7 +153,8 @@ mod tests {
     #[test]
     fn parses_the_credential_scope() {
         let header = "AWS4-HMAC-SHA256 Credential=AKID/20261128/us-west-2/discovery/aws4_request, SignedHeaders=host, Signature=ab";
-        assert_eq!(credential_scope(header), Some(("us-west-2", "discovery")));
+        let scope = Scope { access_key_id: "AKID", region: "us-west-2", service: "discovery" };
+        assert_eq!(credential_scope(header), Some(scope));
         assert_eq!(credential_scope("Bearer x"), None);
         assert_eq!(credential_scope("AWS4-HMAC-SHA256 Credential=AKID/20261128/us-west-2"), None);
     }

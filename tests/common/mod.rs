@@ -14,9 +14,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ads_exporter::config::{AwsSettings, CollectorSettings, Config, LogFormat, LogSettings, WebSettings};
+use ads_exporter::config::{
+    AwsSettings, CollectionSettings, Config, LogFormat, LogSettings, Shard, Targets, WebSettings,
+};
 use ads_exporter::exporter::Exporter;
 use ads_exporter::simulator::{Population, RunningSimulator, Simulator, SimulatorConfig, Task};
+use ads_exporter::target::file::{Defaults, TargetSpec};
+use ads_exporter::target::{Identity, UnitSettings};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{HeaderMap, Method, Request, StatusCode};
@@ -32,33 +36,57 @@ pub async fn simulator(tasks: Vec<Task>) -> (Arc<Simulator>, RunningSimulator) {
     (simulator, running)
 }
 
-/// An exporter config for `endpoint`: loopback port 0, static credentials, a region, one
-/// attempt per call (so error tests don't wait on retries), and a long interval.
+/// The account of the static test keys in the simulator.
+pub const ACCOUNT: &str = ads_exporter::simulator::DEFAULT_ACCOUNT;
+
+/// An exporter config for `endpoint` (ADS and STS): loopback port 0, static credentials, one
+/// target in us-west-2, one attempt per call (so error tests don't wait on retries), and a long
+/// interval.
 pub fn config(endpoint: &str) -> Config {
+    let settings = UnitSettings {
+        interval: Duration::from_secs(3600),
+        timeout: Duration::from_secs(30),
+        page_size: 100,
+        max_attempts: 1,
+    };
+    let target = TargetSpec {
+        origin: "the command-line flags".to_owned(),
+        identity: Identity::default(),
+        regions: vec!["us-west-2".to_owned()],
+        labels: Default::default(),
+        settings: settings.clone(),
+        filters: Default::default(),
+    };
     Config {
         web: WebSettings {
             listen_addresses: vec![LOOPBACK],
             telemetry_path: "/metrics".to_owned(),
             config_file: None,
-            limits: ads_exporter::serve::Limits::default(),
+            limits: ads_exporter::web::serve::Limits::default(),
+            enable_lifecycle: false,
         },
-        collector: CollectorSettings {
-            interval: Duration::from_secs(3600),
-            timeout: Duration::from_secs(30),
+        collection: CollectionSettings {
             max_backoff: Duration::from_millis(200),
-            page_size: 100,
-            export_ids: Vec::new(),
-            agent_ids: Vec::new(),
+            concurrency: 8,
+            shard: Shard::default(),
         },
+        targets: Targets::Flags(Box::new(target)),
+        defaults: Defaults { regions: vec!["us-west-2".to_owned()], settings },
         aws: AwsSettings {
-            region: Some("us-west-2".to_owned()),
-            profile: None,
             endpoint_url: Some(endpoint.parse().expect("a URL")),
-            max_attempts: 1,
+            sts_endpoint_url: Some(endpoint.parse().expect("a URL")),
             static_credentials: Some(("AKIDTEST".to_owned(), "test-secret".to_owned())),
         },
         log: LogSettings { level: "info".to_owned(), format: LogFormat::Logfmt },
         demo: false,
+    }
+}
+
+/// The flag-defined target of a [`config`], to change its settings or filters.
+pub fn flag_target(config: &mut Config) -> &mut TargetSpec {
+    match &mut config.targets {
+        Targets::Flags(target) => target,
+        other => panic!("not a flags target: {other:?}"),
     }
 }
 
@@ -115,10 +143,55 @@ pub fn parse_samples(text: &str) -> Samples {
         .collect()
 }
 
+/// The series of an exposition of one unit, with its `aws_account_id` and `aws_region` labels
+/// taken off (after checking that every unit series has them): `ads_up{...} 1` reads `ads_up 1`.
+pub fn parse_single(text: &str) -> Samples {
+    let mut single = Samples::new();
+    for (series, value) in parse_samples(text) {
+        let stripped = without_unit_labels(&series);
+        let name = series.split('{').next().unwrap();
+        let per_unit = name.starts_with("ads_") && !PROCESS_WIDE.contains(&name);
+        assert_eq!(stripped != series, per_unit, "{series}: unit labels on unit series only");
+        assert!(single.insert(stripped.clone(), value).is_none(), "{stripped} twice: more than one unit");
+    }
+    single
+}
+
+/// The exporter's own families that are not per unit.
+pub const PROCESS_WIDE: &[&str] = &[
+    "ads_targets",
+    "ads_config_last_reload_successful",
+    "ads_config_last_reload_success_timestamp_seconds",
+    "ads_exporter_build_info",
+];
+
+/// A series with its leading `aws_account_id` and `aws_region` labels taken off.
+fn without_unit_labels(series: &str) -> String {
+    let Some((name, rest)) = series.split_once('{') else { return series.to_owned() };
+    let Some(rest) = rest.strip_prefix("aws_account_id=\"") else { return series.to_owned() };
+    let (_, rest) = rest.split_once('"').unwrap();
+    let rest = rest.strip_prefix(",aws_region=\"").expect("aws_region follows aws_account_id");
+    let (_, rest) = rest.split_once('"').unwrap();
+    match rest.strip_prefix(',') {
+        Some(more) => format!("{name}{{{more}"),
+        None => name.to_owned(),
+    }
+}
+
+/// The series of one unit's exposition, as [`parse_single`] reads them.
 pub async fn scrape(exporter: &Exporter) -> Samples {
+    parse_single(&scrape_text(exporter).await)
+}
+
+/// Every series, labels and all.
+pub async fn scrape_all(exporter: &Exporter) -> Samples {
+    parse_samples(&scrape_text(exporter).await)
+}
+
+pub async fn scrape_text(exporter: &Exporter) -> String {
     let reply = get(&exporter.url("/metrics")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    parse_samples(&reply.text())
+    reply.text()
 }
 
 /// Decompresses a gzip body.
@@ -144,7 +217,7 @@ where
     }
 }
 
-/// Scrapes until `predicate` holds for the samples, and returns them.
+/// Scrapes until `predicate` holds for the (single unit's) samples, and returns them.
 pub async fn scrape_until(exporter: &Exporter, what: &str, predicate: impl Fn(&Samples) -> bool) -> Samples {
     wait_for(what, || async {
         let samples = scrape(exporter).await;
@@ -153,9 +226,27 @@ pub async fn scrape_until(exporter: &Exporter, what: &str, predicate: impl Fn(&S
     .await
 }
 
+/// Scrapes until `predicate` holds for all series, and returns them.
+pub async fn scrape_all_until(exporter: &Exporter, what: &str, predicate: impl Fn(&Samples) -> bool) -> Samples {
+    wait_for(what, || async {
+        let samples = scrape_all(exporter).await;
+        predicate(&samples).then_some(samples)
+    })
+    .await
+}
+
+/// `{aws_account_id="A",aws_region="R"}` and more labels, as the exporter renders them.
+pub fn unit(account: &str, region: &str, more: &[(&str, &str)]) -> String {
+    let mut labels = format!("aws_account_id=\"{account}\",aws_region=\"{region}\"");
+    for (name, value) in more {
+        labels.push_str(&format!(",{name}=\"{value}\""));
+    }
+    labels
+}
+
 /// `ads_api_errors_total` of DescribeExportTasks for an error code (0 when never counted).
 pub fn errors(samples: &Samples, code: &str) -> f64 {
-    let series = format!("ads_api_errors_total{{code=\"{code}\",operation=\"DescribeExportTasks\"}}");
+    let series = format!("ads_api_errors_total{{operation=\"DescribeExportTasks\",code=\"{code}\"}}");
     samples.get(&series).copied().unwrap_or(0.0)
 }
 

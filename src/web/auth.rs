@@ -30,7 +30,7 @@ pub struct BasicAuth {
 impl BasicAuth {
     /// `users` maps user names to bcrypt hashes.
     pub fn new(users: HashMap<String, String>) -> BasicAuth {
-        let cost = users.values().filter_map(|h| crate::webconfig::bcrypt_cost(h).ok()).max().unwrap_or(10);
+        let cost = users.values().filter_map(|h| bcrypt_cost(h).ok()).max().unwrap_or(10);
         let secret = format!("{:032x}", rand::random::<u128>());
         let dummy = bcrypt::hash(secret, cost.clamp(4, MAX_DUMMY_COST)).unwrap_or_else(|_| DUMMY_HASH.to_owned());
         BasicAuth {
@@ -78,6 +78,32 @@ impl BasicAuth {
     }
 }
 
+/// The cost of a bcrypt hash, checked as Go's `bcrypt.Cost` checks it (which is what promtool
+/// does): a `$`, a major version of at most 2, an optional minor letter, a two-digit cost from 4
+/// to 31, and at least 59 characters in all.
+pub fn bcrypt_cost(hash: &str) -> Result<u32, String> {
+    let bytes = hash.as_bytes();
+    if bytes.len() < 59 {
+        return Err("hashedSecret too short to be a bcrypted password".to_owned());
+    }
+    if bytes[0] != b'$' {
+        return Err(format!("bcrypt hashes must start with '$', but hashedSecret started with '{}'", bytes[0] as char));
+    }
+    if bytes[1] > b'2' {
+        return Err(format!(
+            "bcrypt algorithm version '{}' requested is newer than current version '2'",
+            bytes[1] as char
+        ));
+    }
+    let cost_at = if bytes[2] == b'$' { 3 } else { 4 };
+    let cost = std::str::from_utf8(&bytes[cost_at..cost_at + 2]).unwrap_or("");
+    let cost: u32 = cost.parse().map_err(|_| format!("strconv.Atoi: parsing {cost:?}: invalid syntax"))?;
+    if !(4..=31).contains(&cost) {
+        return Err(format!("cost {cost} is outside allowed range (4,31)"));
+    }
+    Ok(cost)
+}
+
 /// The user and password of a `Basic` authorization header.
 fn credentials(header: &HeaderValue) -> Option<(String, String)> {
     let value = header.to_str().ok()?;
@@ -114,14 +140,25 @@ mod tests {
     }
 
     #[test]
+    fn bcrypt_costs_as_go_reads_them() {
+        let hash = "$2y$10$BvuYy7ScTbUrsmvU0rnpFOdgZ0oEE8hJ3NcNnWD9B4jzqo1rWlJn.";
+        assert_eq!(bcrypt_cost(hash), Ok(10));
+        assert_eq!(bcrypt_cost(&hash[..59]), Ok(10));
+        assert!(bcrypt_cost("notahash").unwrap_err().contains("too short"));
+        assert!(bcrypt_cost(&hash.replace("$2y$10", "$2y$03")).unwrap_err().contains("cost 3 is outside"));
+        assert!(bcrypt_cost(&hash.replace("$2y$", "$3a$")).unwrap_err().contains("newer"));
+        assert!(bcrypt_cost(&hash.replace("$2y$10", "$2y$1a")).unwrap_err().contains("invalid syntax"));
+    }
+
+    #[test]
     fn the_dummy_hash_costs_what_the_users_hashes_cost() {
-        assert_eq!(crate::webconfig::bcrypt_cost(DUMMY_HASH), Ok(10));
+        assert_eq!(bcrypt_cost(DUMMY_HASH), Ok(10));
         let users = HashMap::from([
             ("a".to_owned(), bcrypt::hash("x", 5).unwrap()),
             ("b".to_owned(), bcrypt::hash("y", 6).unwrap()),
         ]);
         let auth = BasicAuth::new(users);
-        assert_eq!(crate::webconfig::bcrypt_cost(&auth.dummy), Ok(6));
+        assert_eq!(bcrypt_cost(&auth.dummy), Ok(6));
         assert!(!bcrypt::verify("", &auth.dummy).unwrap());
     }
 }

@@ -1,5 +1,5 @@
 //! The exporter's web endpoints: `/metrics` (or `--web.telemetry-path`), a landing page at `/`,
-//! `/-/healthy` and `/-/ready`.
+//! `/-/healthy`, `/-/ready` and (with `--web.enable-lifecycle`) `POST /-/reload`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -13,16 +13,20 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus::Registry;
 
-use crate::auth::BasicAuth;
-use crate::collector::TargetState;
+use crate::clock::unix_now;
+use crate::supervisor::Supervisor;
+use crate::web::auth::BasicAuth;
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// What the web server serves from.
 pub struct Web {
+    /// Build info and `process_*`.
     pub registry: Registry,
     pub telemetry_path: String,
-    pub targets: Vec<Arc<TargetState>>,
+    pub supervisor: Arc<Supervisor>,
+    /// Serve `POST /-/reload`.
+    pub enable_lifecycle: bool,
     /// Basic auth for every endpoint, health and readiness included.
     pub auth: Option<Arc<BasicAuth>>,
     /// Security headers of the web configuration file, on every response.
@@ -34,6 +38,7 @@ enum Route {
     Landing,
     Healthy,
     Ready,
+    Reload,
 }
 
 impl Web {
@@ -43,6 +48,7 @@ impl Web {
             "/" => Some(Route::Landing),
             "/-/healthy" => Some(Route::Healthy),
             "/-/ready" => Some(Route::Ready),
+            "/-/reload" => Some(Route::Reload),
             _ => None,
         }
     }
@@ -69,6 +75,9 @@ impl Web {
         let Some(route) = self.route(request.uri().path()) else {
             return text(StatusCode::NOT_FOUND, "Not Found\n");
         };
+        if let Route::Reload = route {
+            return self.reload(request.method()).await;
+        }
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed: use GET or HEAD\n");
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -78,13 +87,41 @@ impl Web {
             Route::Metrics => self.metrics(request.headers()),
             Route::Landing => self.landing(),
             Route::Healthy => text(StatusCode::OK, "Healthy\n"),
-            Route::Ready if self.targets.iter().all(|t| t.ready()) => text(StatusCode::OK, "Ready\n"),
-            Route::Ready => text(StatusCode::SERVICE_UNAVAILABLE, "Not ready: no collection has succeeded yet\n"),
+            Route::Ready if self.supervisor.ready() => text(StatusCode::OK, "Ready\n"),
+            Route::Ready => {
+                text(StatusCode::SERVICE_UNAVAILABLE, "Not ready: not every unit has finished its first collection\n")
+            }
+            Route::Reload => unreachable!("answered above"),
+        }
+    }
+
+    /// `POST /-/reload`, as Prometheus serves it: 403 unless `--web.enable-lifecycle`, 405 for
+    /// other methods, 500 with the reason when the file is refused.
+    async fn reload(&self, method: &Method) -> Response<Full<Bytes>> {
+        if !self.enable_lifecycle {
+            return text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled: start with --web.enable-lifecycle\n");
+        }
+        if *method != Method::POST {
+            let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed: use POST to reload\n");
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        if !self.supervisor.reloadable() {
+            return text(StatusCode::OK, "Nothing to reload: the targets come from the flags, not --config.file\n");
+        }
+        match self.supervisor.reload().await {
+            Ok(reconciled) => text(StatusCode::OK, &format!("Reloaded: {reconciled}\n")),
+            Err(error) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("failed to reload the targets file; the running units go on unchanged: {error}\n"),
+            ),
         }
     }
 
     fn metrics(&self, request_headers: &HeaderMap) -> Response<Full<Bytes>> {
-        let body = match crate::metrics::render(&self.registry) {
+        let units = self.supervisor.units();
+        let reload = self.supervisor.reload_status();
+        let body = match crate::metrics::render(&self.registry, &units, &reload, unix_now()) {
             Ok(body) => body,
             Err(error) => {
                 tracing::error!(%error, "cannot render metrics");
@@ -112,28 +149,44 @@ impl Web {
 
     fn landing(&self) -> Response<Full<Bytes>> {
         let path = escape(&self.telemetry_path);
+        let units = self.supervisor.units();
+        let now = unix_now();
         let mut rows = String::new();
-        for target in &self.targets {
-            let metrics = &target.metrics;
-            let published = target.published.load_full();
-            let state = match (&published.last_error, published.last_good.is_some()) {
-                (Some(error), true) => {
-                    format!("last collection failed, serving the last good data: [{}] {error}", error.code())
-                }
-                (Some(error), false) => {
-                    format!("no collection has succeeded yet; the last failed: [{}] {error}", error.code())
-                }
-                (None, true) => "last collection succeeded".to_owned(),
-                (None, false) => "first collection in progress".to_owned(),
+        for unit in &units.units {
+            let published = unit.published();
+            // The code and a fixed description only: an AWS error message can carry account ids
+            // and role ARNs, and this page needs no credentials when auth is off.
+            let state = match (&published.refused, &published.last_error, published.last_good.is_some()) {
+                (Some(reason), _, _) => format!("refused: {reason}"),
+                (None, Some(_), true) => "failing, serving the last good data".to_owned(),
+                (None, Some(_), false) => "failing, no collection has succeeded yet".to_owned(),
+                (None, None, true) => "up".to_owned(),
+                (None, None, false) => "first collection pending".to_owned(),
             };
+            let error = published.last_error.as_ref().map_or_else(String::new, |e| {
+                let code = e.code();
+                format!("{code}: {}", code.describe())
+            });
+            let last_success = if published.last_success > 0.0 {
+                format!("{:.0} s ago", (now - published.last_success).max(0.0))
+            } else {
+                "never".to_owned()
+            };
+            let labels = unit.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
             let tasks = published.last_good.as_ref().map_or_else(String::new, |a| {
                 a.by_status.iter().map(|(s, v)| format!("{s}: {}", v.count)).collect::<Vec<_>>().join(", ")
             });
             rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} s</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(published.account_id.as_deref().unwrap_or("(not known yet)")),
+                escape(&unit.spec.region),
+                escape(&unit.origin),
+                escape(&labels),
                 escape(&state),
-                metrics.collections.get(),
-                metrics.failures.get(),
+                escape(&last_success),
+                published.backoff,
+                escape(&error),
+                published.collections,
                 escape(&tasks)
             ));
         }
@@ -141,9 +194,11 @@ impl Web {
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ADS Exporter</title></head>\n<body>\n\
              <h1>ADS Exporter</h1>\n<p>Prometheus exporter for AWS Application Discovery Service export tasks, version {version}.</p>\n\
              <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li><li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
-             <h2>Collector</h2>\n<table border=\"1\"><tr><th>State</th><th>Collections</th><th>Failures</th><th>Export tasks</th></tr>\n{rows}</table>\n\
+             <h2>Units ({count})</h2>\n<table border=\"1\"><tr><th>Account</th><th>Region</th><th>Target</th><th>Labels</th>\
+             <th>State</th><th>Last success</th><th>Backoff</th><th>Last error</th><th>Collections</th><th>Export tasks</th></tr>\n{rows}</table>\n\
              </body></html>\n",
             version = env!("CARGO_PKG_VERSION"),
+            count = units.units.len(),
         );
         let mut response = Response::new(Full::new(Bytes::from(html)));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -158,16 +213,27 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     response
 }
 
-/// Whether `Accept-Encoding` allows gzip (`gzip` or `*` with a non-zero quality).
+/// Whether `Accept-Encoding` allows gzip (RFC 9110, 12.5.3): an explicit `gzip` entry decides
+/// by its quality; otherwise `*` does; `q=0` means "not acceptable". Names and `q` are
+/// case-insensitive.
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
-        |item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or_default();
-            let quality = parts.find_map(|p| p.strip_prefix("q=")).map_or(1.0, |q| q.parse::<f32>().unwrap_or(0.0));
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && quality > 0.0
-        },
-    )
+    let mut gzip = None;
+    let mut any = None;
+    for item in
+        headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default();
+        let quality = parts
+            .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(gzip.map_or(quality, |q: f32| q.max(quality)));
+        } else if coding == "*" {
+            any = Some(quality);
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
 fn escape(text: &str) -> String {
@@ -191,6 +257,12 @@ mod tests {
         assert!(accept("*"));
         assert!(!accept("gzip;q=0"));
         assert!(!accept("identity"));
+        assert!(!accept("gzip;q=0, *"), "an explicit q=0 wins over *");
+        assert!(!accept("*, GZIP;Q=0"));
+        assert!(!accept("GZIP;Q=0"));
+        assert!(!accept("*;q=0"));
+        assert!(accept("identity, *"));
+        assert!(accept("GZip;Q=0.1"));
         assert!(!accepts_gzip(&HeaderMap::new()));
     }
 

@@ -26,7 +26,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use serde::Deserialize;
 
-use crate::auth::BasicAuth;
+use super::auth::{BasicAuth, bcrypt_cost};
 
 /// The file as written. Unknown keys are errors, as they are for promtool.
 #[derive(Debug, Default, Deserialize)]
@@ -122,32 +122,6 @@ pub fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
     };
     let auth = (!users.is_empty()).then(|| Arc::new(BasicAuth::new(users.into_iter().collect())));
     Ok(WebConfig { tls, headers, auth })
-}
-
-/// The cost of a bcrypt hash, checked as Go's `bcrypt.Cost` checks it (which is what promtool
-/// does): a `$`, a major version of at most 2, an optional minor letter, a two-digit cost from 4
-/// to 31, and at least 59 characters in all.
-pub fn bcrypt_cost(hash: &str) -> Result<u32, String> {
-    let bytes = hash.as_bytes();
-    if bytes.len() < 59 {
-        return Err("hashedSecret too short to be a bcrypted password".to_owned());
-    }
-    if bytes[0] != b'$' {
-        return Err(format!("bcrypt hashes must start with '$', but hashedSecret started with '{}'", bytes[0] as char));
-    }
-    if bytes[1] > b'2' {
-        return Err(format!(
-            "bcrypt algorithm version '{}' requested is newer than current version '2'",
-            bytes[1] as char
-        ));
-    }
-    let cost_at = if bytes[2] == b'$' { 3 } else { 4 };
-    let cost = std::str::from_utf8(&bytes[cost_at..cost_at + 2]).unwrap_or("");
-    let cost: u32 = cost.parse().map_err(|_| format!("strconv.Atoi: parsing {cost:?}: invalid syntax"))?;
-    if !(4..=31).contains(&cost) {
-        return Err(format!("cost {cost} is outside allowed range (4,31)"));
-    }
-    Ok(cost)
 }
 
 /// The headers the file may set, and the values two of them may take.
@@ -481,17 +455,6 @@ impl ClientCertVerifier for UnverifiedClientCert {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bcrypt_costs_as_go_reads_them() {
-        let hash = "$2y$10$BvuYy7ScTbUrsmvU0rnpFOdgZ0oEE8hJ3NcNnWD9B4jzqo1rWlJn.";
-        assert_eq!(bcrypt_cost(hash), Ok(10));
-        assert_eq!(bcrypt_cost(&hash[..59]), Ok(10));
-        assert!(bcrypt_cost("notahash").unwrap_err().contains("too short"));
-        assert!(bcrypt_cost(&hash.replace("$2y$10", "$2y$03")).unwrap_err().contains("cost 3 is outside"));
-        assert!(bcrypt_cost(&hash.replace("$2y$", "$3a$")).unwrap_err().contains("newer"));
-        assert!(bcrypt_cost(&hash.replace("$2y$10", "$2y$1a")).unwrap_err().contains("invalid syntax"));
-    }
 
     #[test]
     fn empty_and_comment_only_files_mean_no_tls_and_no_auth() {

@@ -1,0 +1,159 @@
+//! The AWS side: one HTTP client (rustls, ring) shared by every unit, base credentials per
+//! profile from the standard chain, and per unit an ADS client, with an assumed role on top
+//! where the target names one, and an STS client for `GetCallerIdentity` where the account is
+//! not known otherwise. Every client counts its attempts into the unit's [`ApiCounters`].
+
+pub mod errors;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_applicationdiscovery::config::Region;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::SdkConfig;
+use aws_types::origin::Origin;
+use tokio::sync::Mutex;
+
+use crate::config::AwsSettings;
+use crate::target::{ApiCounters, Identity, UnitSpec};
+pub use errors::CountAttempts;
+
+/// Timeouts of every AWS call, derived from the collection timeout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// One HTTP attempt, including reading the whole response.
+    pub attempt: Duration,
+    /// One operation call, all retries included.
+    pub operation: Duration,
+}
+
+impl Timeouts {
+    /// Connect within 3.1 s (the SDK's default), an attempt within 20 s, and an operation within
+    /// 90% of the collection timeout: the SDK's own timeouts fire first, and the collection's
+    /// is the backstop for a collection of many slow pages.
+    pub fn for_collection(timeout: Duration) -> Timeouts {
+        let operation = timeout.mul_f64(0.9);
+        Timeouts {
+            connect: Duration::from_millis(3_100).min(operation),
+            attempt: Duration::from_secs(20).min(operation),
+            operation,
+        }
+    }
+
+    fn config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+/// The clients of one unit.
+#[derive(Debug, Clone)]
+pub struct UnitClients {
+    pub ads: aws_sdk_applicationdiscovery::Client,
+    /// For `GetCallerIdentity`, with the unit's base credentials; `None` where the account is
+    /// known without asking.
+    pub sts: Option<aws_sdk_sts::Client>,
+}
+
+/// What every unit's clients share: the HTTP client (one connection pool, one set of root
+/// certificates) and the base configuration of each profile, loaded once.
+pub struct AwsContext {
+    settings: AwsSettings,
+    http: SharedHttpClient,
+    bases: Mutex<HashMap<Option<String>, SdkConfig>>,
+}
+
+impl AwsContext {
+    pub fn new(settings: AwsSettings) -> AwsContext {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .build_https();
+        AwsContext { settings, http, bases: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn settings(&self) -> &AwsSettings {
+        &self.settings
+    }
+
+    /// The standard chain's configuration for a profile (`None`: the default profile), loaded
+    /// once and shared: its credentials provider and identity cache serve every unit of it.
+    async fn base(&self, profile: Option<&str>) -> SdkConfig {
+        let mut bases = self.bases.lock().await;
+        let key = profile.map(str::to_owned);
+        if let Some(config) = bases.get(&key) {
+            return config.clone();
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(self.http.clone());
+        if let Some(profile) = profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some((key, secret)) = &self.settings.static_credentials {
+            loader = loader.credentials_provider(Credentials::new(key, secret, None, None, "ads_exporter"));
+        }
+        let config = loader.load().await;
+        bases.insert(key, config.clone());
+        config
+    }
+
+    /// The region the standard chain gives for an identity's profile (`AWS_REGION`, then the
+    /// profile's `region`).
+    pub async fn default_region(&self, identity: &Identity) -> Option<String> {
+        self.base(identity.profile.as_deref()).await.region().map(|r| r.to_string())
+    }
+
+    /// Builds the clients of a unit. Nothing is sent: credentials are resolved (and a role
+    /// assumed) on the first call, and cached and refreshed before they expire by the client.
+    pub async fn clients(&self, spec: &UnitSpec, api: Arc<ApiCounters>) -> UnitClients {
+        let base = self.base(spec.identity.profile.as_deref()).await;
+        let mut unit = base.into_builder();
+        unit.set_region(Some(Region::new(spec.region.clone())));
+        unit.set_retry_config(Some(RetryConfig::standard().with_max_attempts(spec.settings.max_attempts)));
+        unit.set_timeout_config(Some(Timeouts::for_collection(spec.settings.timeout).config()));
+        let unit = unit.build();
+        let mut sts = unit.clone().into_builder();
+        if let Some(url) = &self.settings.sts_endpoint_url {
+            sts.set_endpoint_url(Some(url.to_string()));
+            // Programmatic, so it wins over AWS_ENDPOINT_URL_STS, as a flag wins over a variable.
+            sts.insert_origin("endpoint_url", Origin::shared_config());
+        }
+        let sts = sts.build();
+
+        let mut ads =
+            aws_sdk_applicationdiscovery::config::Builder::from(&unit).interceptor(CountAttempts::new(api.clone()));
+        if let Some(url) = &self.settings.endpoint_url {
+            ads = ads.endpoint_url(url.as_str());
+        }
+        if let Some(role) = &spec.identity.role {
+            let mut provider = AssumeRoleProvider::builder(role.arn.clone())
+                .session_name(role.session_name.clone())
+                .region(Region::new(spec.region.clone()))
+                .configure(&sts);
+            if let Some(id) = &role.external_id {
+                provider = provider.external_id(id.clone());
+            }
+            ads = ads.credentials_provider(provider.build().await);
+        }
+        let sts_client = spec.identity.known_account().is_none().then(|| {
+            let config = aws_sdk_sts::config::Builder::from(&sts).interceptor(CountAttempts::new(api)).build();
+            aws_sdk_sts::Client::from_conf(config)
+        });
+        UnitClients { ads: aws_sdk_applicationdiscovery::Client::from_conf(ads.build()), sts: sts_client }
+    }
+}
+
+/// Static credentials for the simulator in demo mode.
+pub fn demo_credentials() -> (String, String) {
+    ("AKIDADSEXPORTERDEMO".to_owned(), "ads-exporter-demo-secret".to_owned())
+}

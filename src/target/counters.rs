@@ -1,0 +1,107 @@
+//! A unit's AWS API counters: requests by operation, errors by operation and code. The SDK's
+//! interceptor counts every attempt, retries included; the collector counts what no attempt
+//! reports (a collection-level failure found in a good response).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::error::ErrorCode;
+
+/// Counts of one operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OperationCounts {
+    pub requests: u64,
+    pub errors: BTreeMap<ErrorCode, u64>,
+}
+
+/// Requests and errors by operation. Short critical sections only, never across an await.
+#[derive(Debug, Default)]
+pub struct ApiCounters {
+    by_operation: Mutex<BTreeMap<String, OperationCounts>>,
+}
+
+impl ApiCounters {
+    pub fn new() -> ApiCounters {
+        ApiCounters::default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, OperationCounts>) -> R) -> R {
+        // Counting cannot leave the map half-changed, so a poisoned lock is still good.
+        f(&mut self.by_operation.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Makes `operation` present with zero requests, and the `codes` with zero errors, so that
+    /// `increase()` sees their first change.
+    pub fn declare(&self, operation: &str, codes: &[ErrorCode]) {
+        self.with(|map| {
+            let counts = map.entry(operation.to_owned()).or_default();
+            for code in codes {
+                counts.errors.entry(code.clone()).or_insert(0);
+            }
+        });
+    }
+
+    /// One request sent.
+    pub fn request(&self, operation: &str) {
+        self.with(|map| match map.get_mut(operation) {
+            Some(counts) => counts.requests += 1,
+            None => {
+                map.insert(operation.to_owned(), OperationCounts { requests: 1, ..OperationCounts::default() });
+            }
+        });
+    }
+
+    /// One failed request (or a failure found in a response).
+    pub fn error(&self, operation: &str, code: &ErrorCode) {
+        self.with(|map| {
+            let counts = match map.get_mut(operation) {
+                Some(counts) => counts,
+                None => map.entry(operation.to_owned()).or_default(),
+            };
+            match counts.errors.get_mut(code) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.errors.insert(code.clone(), 1);
+                }
+            }
+        });
+    }
+
+    /// Runs `f` on the counts, for rendering.
+    pub fn read<R>(&self, f: impl FnOnce(&BTreeMap<String, OperationCounts>) -> R) -> R {
+        self.with(|map| f(map))
+    }
+
+    /// The errors counted for one operation and code (0 when none).
+    pub fn errors(&self, operation: &str, code: &ErrorCode) -> u64 {
+        self.read(|map| map.get(operation).and_then(|c| c.errors.get(code)).copied().unwrap_or(0))
+    }
+
+    /// The requests counted for one operation.
+    pub fn requests(&self, operation: &str) -> u64 {
+        self.read(|map| map.get(operation).map_or(0, |c| c.requests))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_requests_and_errors_and_declares_zeros() {
+        let api = ApiCounters::new();
+        api.declare("DescribeExportTasks", &[ErrorCode::Credentials]);
+        assert_eq!(api.requests("DescribeExportTasks"), 0);
+        api.request("DescribeExportTasks");
+        api.request("DescribeExportTasks");
+        api.error("DescribeExportTasks", &ErrorCode::aws("ThrottlingException"));
+        api.error("GetCallerIdentity", &ErrorCode::Dispatch);
+        assert_eq!(api.requests("DescribeExportTasks"), 2);
+        assert_eq!(api.errors("DescribeExportTasks", &ErrorCode::aws("ThrottlingException")), 1);
+        assert_eq!(api.errors("GetCallerIdentity", &ErrorCode::Dispatch), 1);
+        api.read(|map| {
+            assert_eq!(map["DescribeExportTasks"].errors[&ErrorCode::Credentials], 0);
+            assert_eq!(map["GetCallerIdentity"].requests, 0);
+        });
+    }
+}

@@ -1,0 +1,419 @@
+//! The collector unit: one target (a set of credentials) in one region. Everything the exporter
+//! does is per unit: its own SDK clients and credentials, schedule, timeout, backoff and counters,
+//! and the series it publishes carry its `aws_account_id`, `aws_region` and static labels.
+//!
+//! [`UnitSpec`] is what the configuration says about a unit (compared on reload: an unchanged
+//! spec keeps its running unit); [`Unit`] is a running unit's published state, read by scrapes
+//! and written only by its collector.
+
+pub mod counters;
+pub mod file;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::aggregate::Aggregate;
+use crate::error::CollectionError;
+pub use counters::{ApiCounters, OperationCounts};
+
+/// The account and region a unit's series describe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetId {
+    pub account_id: String,
+    pub region: String,
+}
+
+impl fmt::Display for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "account {} in {}", self.account_id, self.region)
+    }
+}
+
+/// An IAM role to assume on top of the base credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Role {
+    /// `arn:aws:iam::ACCOUNT:role/NAME`, checked when the configuration is read.
+    pub arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+}
+
+/// The default `RoleSessionName`.
+pub const DEFAULT_SESSION_NAME: &str = "ads_exporter";
+
+impl Role {
+    /// The account the role belongs to.
+    pub fn account_id(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or_default()
+    }
+}
+
+/// Where a unit's credentials come from, and what is known of its account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Identity {
+    /// Base credentials from this profile instead of the default chain.
+    pub profile: Option<String>,
+    pub role: Option<Role>,
+    /// The account, where the configuration names it (else it comes from the role's ARN, else
+    /// from STS `GetCallerIdentity`).
+    pub account_id: Option<String>,
+}
+
+impl Identity {
+    /// The account id when it is known without asking AWS.
+    pub fn known_account(&self) -> Option<&str> {
+        self.account_id.as_deref().or_else(|| self.role.as_ref().map(Role::account_id))
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.role, &self.profile) {
+            (Some(role), Some(profile)) => write!(f, "role {} (base credentials from profile {profile})", role.arn),
+            (Some(role), None) => write!(f, "role {}", role.arn),
+            (None, Some(profile)) => write!(f, "profile {profile}"),
+            (None, None) => f.write_str("the default credential chain"),
+        }
+    }
+}
+
+/// Which export tasks to collect.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filters {
+    pub export_ids: Vec<String>,
+    pub agent_ids: Vec<String>,
+}
+
+/// How a unit collects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitSettings {
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// 1..=100.
+    pub page_size: i32,
+    /// 1..=10.
+    pub max_attempts: u32,
+}
+
+impl Default for UnitSettings {
+    fn default() -> Self {
+        UnitSettings {
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(45),
+            page_size: 100,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// What the configuration says about one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitSpec {
+    pub identity: Identity,
+    pub region: String,
+    /// Static labels on every series of the unit.
+    pub labels: BTreeMap<String, String>,
+    pub settings: UnitSettings,
+    pub filters: Filters,
+}
+
+impl UnitSpec {
+    /// What identifies the unit whatever its labels and settings: the credentials and the
+    /// region. Shards and start offsets derive from it, so they stay put when labels change.
+    pub fn key(&self) -> String {
+        let identity = &self.identity;
+        let role = identity.role.as_ref();
+        format!(
+            "profile={}|role={}|external_id={}|account={}|region={}",
+            identity.profile.as_deref().unwrap_or(""),
+            role.map_or("", |r| r.arn.as_str()),
+            role.and_then(|r| r.external_id.as_deref()).unwrap_or(""),
+            identity.account_id.as_deref().unwrap_or(""),
+            self.region
+        )
+    }
+
+    /// A stable hash of the key (SHA-256, so the same on every machine and build).
+    pub fn stable_hash(&self) -> u64 {
+        let digest = ring::digest::digest(&ring::digest::SHA256, self.key().as_bytes());
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&digest.as_ref()[..8]);
+        u64::from_be_bytes(bytes)
+    }
+
+    /// The shard (of `count`) this unit belongs to.
+    pub fn shard(&self, count: u32) -> u32 {
+        u32::try_from(self.stable_hash() % u64::from(count.max(1))).unwrap_or(0)
+    }
+
+    /// Where in the interval the unit's collections start: a stable fraction of it, from the
+    /// key, so that many units spread evenly instead of calling AWS all at once.
+    pub fn start_offset(&self) -> Duration {
+        // The hash's high bits (the low ones pick the shard) as a fraction in [0, 1).
+        let fraction = (self.stable_hash() >> 11) as f64 / (1u64 << 53) as f64;
+        self.settings.interval.mul_f64(fraction)
+    }
+}
+
+impl fmt::Display for UnitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in {}", self.identity, self.region)
+    }
+}
+
+/// Label names of the exporter's own, which static labels may not take; and the target labels
+/// Prometheus sets, which they should not shadow.
+pub const RESERVED_LABELS: &[&str] = &[
+    "aws_account_id",
+    "aws_region",
+    "status",
+    "operation",
+    "code",
+    "collector",
+    "kind",
+    "result",
+    "type",
+    "state",
+    "health",
+    "agent_type",
+    "export_id",
+    "status_detail",
+    "data_source",
+    "s3_bucket",
+    "version",
+    "revision",
+    "rustc_version",
+    "le",
+    "quantile",
+    "job",
+    "instance",
+];
+
+/// Checks a static label name: Prometheus' rules (`[a-zA-Z_][a-zA-Z0-9_]*`, no leading `__`)
+/// and none of the exporter's own names.
+pub fn check_label_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!("{name:?} is not a valid label name (letters, digits and _, not starting with a digit)"));
+    }
+    if name.starts_with("__") {
+        return Err(format!("{name:?}: label names starting with __ are reserved for Prometheus"));
+    }
+    if RESERVED_LABELS.contains(&name) {
+        return Err(format!("{name:?} is a label the exporter or Prometheus sets itself; choose another name"));
+    }
+    Ok(())
+}
+
+/// What a unit's collector has published: one value, swapped whole, so that a scrape sees the
+/// data and what is said about it (`ads_up`, the last success, the counts of collections) from
+/// the same moment.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// The account, once known (from the configuration, the role's ARN or STS).
+    pub account_id: Option<String>,
+    /// The last good collection; `None` until the first success.
+    pub last_good: Option<Arc<Aggregate>>,
+    /// When the last good collection ended, in Unix seconds; 0 before the first.
+    pub last_success: f64,
+    /// Why the last collection failed; `None` when it succeeded (or before the first ended).
+    pub last_error: Option<CollectionError>,
+    /// Collections attempted, and how many failed.
+    pub collections: u64,
+    pub failures: u64,
+    /// How long the last collection took, in seconds.
+    pub duration: f64,
+    /// The extra wait before the next collection after repeated failures, in seconds.
+    pub backoff: f64,
+    /// Why the unit does not collect at all: it resolved to the account and region of another
+    /// (named by where it is defined, `targets[0]`).
+    pub refused: Option<String>,
+}
+
+impl Published {
+    /// Whether the last collection succeeded.
+    pub fn up(&self) -> bool {
+        self.last_good.is_some() && self.last_error.is_none() && self.refused.is_none()
+    }
+
+    /// Whether the unit has finished a first collection, successful or not (or will never
+    /// collect).
+    pub fn settled(&self) -> bool {
+        self.collections > 0 || self.refused.is_some()
+    }
+}
+
+/// A running unit: its spec, its published state and its API counters.
+#[derive(Debug)]
+pub struct Unit {
+    /// Unique in the process, for [`Claims`].
+    pub id: u64,
+    pub spec: UnitSpec,
+    /// Where the configuration defines it (`targets[2]`), for messages.
+    pub origin: String,
+    published: ArcSwap<Published>,
+    pub api: Arc<ApiCounters>,
+}
+
+impl Unit {
+    pub fn new(spec: UnitSpec, origin: String) -> Arc<Unit> {
+        let published =
+            Published { account_id: spec.identity.known_account().map(str::to_owned), ..Published::default() };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let api = Arc::new(ApiCounters::new());
+        Arc::new(Unit { id, spec, origin, published: ArcSwap::from_pointee(published), api })
+    }
+
+    /// The published state, as of now.
+    pub fn published(&self) -> Guard<Arc<Published>> {
+        self.published.load()
+    }
+
+    /// Replaces the published state; only the unit's collector calls it.
+    pub fn publish(&self, published: Published) {
+        self.published.store(Arc::new(published));
+    }
+
+    /// The account and region, once the account is known.
+    pub fn target_id(&self) -> Option<TargetId> {
+        let account_id = self.published().account_id.clone()?;
+        Some(TargetId { account_id, region: self.spec.region.clone() })
+    }
+}
+
+/// Which unit collects which account and region: two units that resolve to the same pair would
+/// publish the same series, so the second is refused.
+#[derive(Debug, Default)]
+pub struct Claims {
+    held: Mutex<HashMap<TargetId, (u64, Holder)>>,
+}
+
+/// The unit that holds a claim: where it is defined, and all about it (for the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub origin: String,
+    pub description: String,
+}
+
+impl Claims {
+    /// Claims `target` for `unit`; the error names the unit that holds it.
+    pub fn claim(&self, target: &TargetId, unit: &Unit) -> Result<(), Holder> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        match held.get(target) {
+            Some((id, _)) if *id == unit.id => Ok(()),
+            Some((_, holder)) => Err(holder.clone()),
+            None => {
+                let holder =
+                    Holder { origin: unit.origin.clone(), description: format!("{} ({})", unit.spec, unit.origin) };
+                held.insert(target.clone(), (unit.id, holder));
+                Ok(())
+            }
+        }
+    }
+
+    /// Releases whatever the unit holds.
+    pub fn release(&self, unit_id: u64) {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (id, _)| *id != unit_id);
+    }
+}
+
+/// The units a process runs, swapped whole on reload, with the union of their static label
+/// names: a unit without one of them gets `""`, so every series of a family has the same names.
+#[derive(Debug, Default)]
+pub struct UnitList {
+    pub units: Vec<Arc<Unit>>,
+    pub label_names: Vec<String>,
+}
+
+impl UnitList {
+    pub fn new(units: Vec<Arc<Unit>>) -> UnitList {
+        let names: std::collections::BTreeSet<&String> = units.iter().flat_map(|u| u.spec.labels.keys()).collect();
+        let label_names = names.into_iter().cloned().collect();
+        UnitList { units, label_names }
+    }
+
+    /// Whether every unit has finished a first collection, successful or not.
+    pub fn settled(&self) -> bool {
+        self.units.iter().all(|u| u.published().settled())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(region: &str, role: Option<&str>) -> UnitSpec {
+        UnitSpec {
+            identity: Identity {
+                role: role.map(|arn| Role {
+                    arn: arn.to_owned(),
+                    external_id: None,
+                    session_name: DEFAULT_SESSION_NAME.to_owned(),
+                }),
+                ..Identity::default()
+            },
+            region: region.to_owned(),
+            labels: BTreeMap::new(),
+            settings: UnitSettings::default(),
+            filters: Filters::default(),
+        }
+    }
+
+    #[test]
+    fn keys_hashes_and_offsets_are_stable_and_ignore_labels() {
+        let a = spec("us-west-2", Some("arn:aws:iam::111122223333:role/r"));
+        let mut labelled = a.clone();
+        labelled.labels.insert("wave".into(), "3".into());
+        assert_eq!(a.key(), labelled.key());
+        assert_eq!(a.stable_hash(), labelled.stable_hash());
+        // Pinned: a change here moves every unit to another shard.
+        assert_eq!(a.stable_hash(), spec("us-west-2", Some("arn:aws:iam::111122223333:role/r")).stable_hash());
+        assert_ne!(a.stable_hash(), spec("eu-west-1", Some("arn:aws:iam::111122223333:role/r")).stable_hash());
+        assert!(a.start_offset() < a.settings.interval);
+        assert_eq!(a.identity.known_account(), Some("111122223333"));
+        assert_eq!(spec("us-west-2", None).identity.known_account(), None);
+    }
+
+    #[test]
+    fn offsets_spread_over_the_interval() {
+        let offsets: Vec<f64> = (0..1000)
+            .map(|i| {
+                let mut s = spec("us-west-2", None);
+                s.identity.profile = Some(format!("p{i}"));
+                s.start_offset().as_secs_f64() / 60.0
+            })
+            .collect();
+        for decile in 0..10 {
+            let low = f64::from(decile) / 10.0;
+            let count = offsets.iter().filter(|&&o| o >= low && o < low + 0.1).count();
+            assert!((60..=140).contains(&count), "decile {decile} holds {count} of 1000");
+        }
+    }
+
+    #[test]
+    fn label_names_follow_prometheus_and_avoid_the_exporters_own() {
+        for good in ["programme", "wave", "_x", "a1"] {
+            assert_eq!(check_label_name(good), Ok(()));
+        }
+        for bad in ["", "1a", "a-b", "__x", "aws_region", "status", "job", "instance", "wave "] {
+            assert!(check_label_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_display_names_the_credentials_and_region() {
+        let mut s = spec("eu-west-1", Some("arn:aws:iam::111122223333:role/r"));
+        assert_eq!(s.to_string(), "role arn:aws:iam::111122223333:role/r in eu-west-1");
+        s.identity.role = None;
+        s.identity.profile = Some("sandbox".into());
+        assert_eq!(s.to_string(), "profile sandbox in eu-west-1");
+    }
+}
