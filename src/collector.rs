@@ -13,8 +13,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::Aggregate;
-use crate::aws::UnitClients;
 use crate::aws::errors::collection_error;
+use crate::aws::{CallerAccounts, UnitClients};
 use crate::clock::unix_now;
 use crate::error::{CollectionError, ErrorCode};
 use crate::target::{Claims, Published, TargetId, Unit};
@@ -53,6 +53,8 @@ pub struct Collector {
     /// Shared by all units: collections in flight at once.
     pub permits: Arc<Semaphore>,
     pub claims: Arc<Claims>,
+    /// The accounts of base credentials, shared by the units of a profile.
+    pub accounts: Arc<CallerAccounts>,
 }
 
 /// Releases the unit's claim when its collector stops, however it stops.
@@ -198,24 +200,29 @@ impl Collector {
         Outcome { account_id: learnt, result }
     }
 
-    /// The account of the unit's base credentials, from STS `GetCallerIdentity`.
+    /// The account of the unit's base credentials, from STS `GetCallerIdentity`, asked once per
+    /// profile.
     async fn caller_account(&self) -> Result<String, CollectionError> {
         let Some(sts) = &self.clients.sts else {
             return Err(CollectionError::Invalid { operation: IDENTITY_OPERATION, detail: "no STS client".to_owned() });
         };
-        let identity = sts.get_caller_identity().send().await.map_err(|e| collection_error(IDENTITY_OPERATION, &e))?;
-        match identity.account() {
-            Some(account) if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(account.to_owned())
+        let ask = || async {
+            let identity =
+                sts.get_caller_identity().send().await.map_err(|e| collection_error(IDENTITY_OPERATION, &e))?;
+            match identity.account() {
+                Some(account) if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
+                    Ok(account.to_owned())
+                }
+                other => {
+                    self.unit.api.error(IDENTITY_OPERATION, &ErrorCode::Response);
+                    Err(CollectionError::Invalid {
+                        operation: IDENTITY_OPERATION,
+                        detail: format!("the answer has no 12-digit account id: {other:?}"),
+                    })
+                }
             }
-            other => {
-                self.unit.api.error(IDENTITY_OPERATION, &ErrorCode::Response);
-                Err(CollectionError::Invalid {
-                    operation: IDENTITY_OPERATION,
-                    detail: format!("the answer has no 12-digit account id: {other:?}"),
-                })
-            }
-        }
+        };
+        self.accounts.get_or_ask(self.unit.spec.identity.profile.as_deref(), ask).await
     }
 
     /// Pages through every export task the filters select.

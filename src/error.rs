@@ -118,11 +118,10 @@ impl ErrorCode {
             "AccessDeniedException",
             "UnrecognizedClientException",
             "ExpiredTokenException",
-            "HomeRegionNotSetException",
         ]
         .into_iter()
         .map(ErrorCode::aws)
-        .chain([ErrorCode::Credentials, ErrorCode::Timeout])
+        .chain([ErrorCode::Credentials])
         .collect()
     }
 }

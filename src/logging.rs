@@ -9,7 +9,7 @@ use crate::error::Error;
 
 /// Installs the global subscriber.
 pub fn init(settings: &LogSettings) -> Result<(), Error> {
-    let filter = EnvFilter::builder().parse(&settings.level).map_err(|e| Error::LogLevel(e.to_string()))?;
+    let filter = EnvFilter::builder().parse(directives(&settings.level)).map_err(|e| Error::LogLevel(e.to_string()))?;
     let registry = tracing_subscriber::registry().with(filter);
     let result = match settings.format {
         LogFormat::Json => {
@@ -20,4 +20,24 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
         }
     };
     result.map_err(|e| Error::Logging(e.to_string()))
+}
+
+/// The filter directives for `--log.level`. At a plain `info` or `warn`, aws-config's own warning
+/// about a refused AssumeRole is left out: the collector logs the failure once, with its code,
+/// where aws-config would repeat it on every collection.
+fn directives(level: &str) -> String {
+    match level.trim() {
+        "info" | "warn" | "INFO" | "WARN" => format!("{level},aws_config::sts::assume_role=error"),
+        other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_levels_quiet_aws_configs_repeated_warning() {
+        assert_eq!(super::directives("info"), "info,aws_config::sts::assume_role=error");
+        assert_eq!(super::directives("debug"), "debug");
+        assert_eq!(super::directives("info,hyper=debug"), "info,hyper=debug");
+    }
 }

@@ -192,7 +192,14 @@ impl Supervisor {
                 units.push(unit);
                 continue;
             }
+            let known = match spec.identity.known_account() {
+                Some(_) => None,
+                None => self.aws.accounts.known(spec.identity.profile.as_deref()),
+            };
             let unit = Unit::new(spec, origin);
+            if let Some(account_id) = known {
+                unit.publish(crate::target::Published { account_id: Some(account_id), ..Default::default() });
+            }
             unit.api.declare(OPERATION, &ErrorCode::watched());
             let clients = self.aws.clients(&unit.spec, unit.api.clone()).await;
             let collector = Collector {
@@ -201,6 +208,7 @@ impl Supervisor {
                 max_backoff: self.collection.max_backoff,
                 permits: self.permits.clone(),
                 claims: self.claims.clone(),
+                accounts: self.aws.accounts.clone(),
             };
             // A lone unit collects at once; many spread over the interval.
             let delay = if single { Duration::ZERO } else { unit.spec.start_offset() };

@@ -98,6 +98,37 @@ async fn boto3_raises_the_modeled_exceptions() {
     assert_eq!(throttled["status"], 400);
 }
 
+/// STS in the query protocol, checked by botocore: AssumeRole hands out credentials of the role's
+/// account, which then read that account's tasks; the refusals are STS's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_assumes_a_role_and_reads_the_roles_account() {
+    let (simulator, running) = simulator(tasks()).await;
+    let role = "arn:aws:iam::222222222222:role/reader";
+    simulator.allow_role(role, Some("ext-1"));
+    let roles_tasks = (0..3).map(|i| Task::new(format!("b-{i}"), SUCCEEDED, 1_700_000_000.0)).collect();
+    simulator.add_account("222222222222", "eu-west-1", ads_exporter::simulator::Population::from_tasks(roles_tasks));
+    let result = boto3(vec![running.endpoint_url(), "sts".into(), role.into(), "ext-1".into()]).await;
+    assert_eq!(result["me"]["Account"], ACCOUNT);
+    assert_eq!(result["me"]["Arn"], format!("arn:aws:iam::{ACCOUNT}:user/simulated"));
+    assert!(result["assumed"]["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(result["assumed"]["Arn"], "arn:aws:sts::222222222222:assumed-role/reader/boto3-test");
+    assert!(result["assumed"]["AssumedRoleId"].as_str().unwrap().ends_with(":boto3-test"));
+    assert_eq!(result["assumed"]["RequestId"].as_str().unwrap().len(), 32);
+    let expires_in = result["assumed"]["Expiration"].as_f64().unwrap() - ads_exporter::clock::unix_now();
+    assert!((880.0..=901.0).contains(&expires_in), "DurationSeconds=900: {expires_in}");
+    assert_eq!(result["role_identity"]["Account"], "222222222222");
+    assert_eq!(result["role_identity"]["Arn"], "arn:aws:sts::222222222222:assumed-role/reader/boto3-test");
+    assert_eq!(result["tasks"], 3, "the role's account in eu-west-1, not the static keys' account");
+    let denied = &result["errors"]["wrong_external_id"];
+    assert_eq!(denied[0], "AccessDenied");
+    assert_eq!(denied[1], 403);
+    assert!(denied[2].as_str().unwrap().contains("is not authorized to perform: sts:AssumeRole on resource"));
+    assert_eq!(result["errors"]["forged"], serde_json::json!(["UnrecognizedClientException", 403]));
+    let assumed = simulator.requests_of("AssumeRole");
+    assert_eq!(assumed.len(), 2);
+    assert_eq!(simulator.requests_of("DescribeExportTasks").last().unwrap().account, "222222222222");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_starts_an_export() {
     let (simulator, running) = simulator(Vec::new()).await;

@@ -6,6 +6,7 @@
 pub mod errors;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,12 +68,42 @@ pub struct UnitClients {
     pub sts: Option<aws_sdk_sts::Client>,
 }
 
+/// The account of each profile's base credentials, asked of STS once and shared by every unit
+/// of the profile, whatever its region: the units of one profile that start together wait for
+/// one `GetCallerIdentity`, and a failed one is tried again by the next collection.
+#[derive(Debug, Default)]
+pub struct CallerAccounts {
+    cells: std::sync::Mutex<HashMap<Option<String>, Arc<tokio::sync::OnceCell<String>>>>,
+}
+
+impl CallerAccounts {
+    fn cell(&self, profile: Option<&str>) -> Arc<tokio::sync::OnceCell<String>> {
+        let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+        cells.entry(profile.map(str::to_owned)).or_default().clone()
+    }
+
+    /// The account, if it is known.
+    pub fn known(&self, profile: Option<&str>) -> Option<String> {
+        self.cell(profile).get().cloned()
+    }
+
+    /// The account, from `ask` unless it is known or being asked for.
+    pub async fn get_or_ask<E, F, Fut>(&self, profile: Option<&str>, ask: F) -> Result<String, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String, E>>,
+    {
+        self.cell(profile).get_or_try_init(ask).await.cloned()
+    }
+}
+
 /// What every unit's clients share: the HTTP client (one connection pool, one set of root
-/// certificates) and the base configuration of each profile, loaded once.
+/// certificates), the base configuration of each profile, loaded once, and its account.
 pub struct AwsContext {
     settings: AwsSettings,
     http: SharedHttpClient,
     bases: Mutex<HashMap<Option<String>, SdkConfig>>,
+    pub accounts: Arc<CallerAccounts>,
 }
 
 impl AwsContext {
@@ -80,7 +111,7 @@ impl AwsContext {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_https();
-        AwsContext { settings, http, bases: Mutex::new(HashMap::new()) }
+        AwsContext { settings, http, bases: Mutex::new(HashMap::new()), accounts: Arc::default() }
     }
 
     pub fn settings(&self) -> &AwsSettings {
@@ -95,7 +126,11 @@ impl AwsContext {
         if let Some(config) = bases.get(&key) {
             return config.clone();
         }
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(self.http.clone());
+        // Each unit sets its own region: this one only saves resolving one (which can probe
+        // instance metadata) for nothing.
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(self.http.clone())
+            .region(Region::from_static("us-east-1"));
         if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }
@@ -110,7 +145,11 @@ impl AwsContext {
     /// The region the standard chain gives for an identity's profile (`AWS_REGION`, then the
     /// profile's `region`).
     pub async fn default_region(&self, identity: &Identity) -> Option<String> {
-        self.base(identity.profile.as_deref()).await.region().map(|r| r.to_string())
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(self.http.clone());
+        if let Some(profile) = &identity.profile {
+            loader = loader.profile_name(profile);
+        }
+        loader.load().await.region().map(|r| r.to_string())
     }
 
     /// Builds the clients of a unit. Nothing is sent: credentials are resolved (and a role

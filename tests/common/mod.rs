@@ -2,6 +2,7 @@
 //! of the text exposition format, and waiting on conditions instead of sleeping.
 #![allow(dead_code)]
 
+pub mod accounts;
 pub mod process;
 pub mod prometheus;
 pub mod tls;
@@ -233,6 +234,57 @@ pub async fn scrape_all_until(exporter: &Exporter, what: &str, predicate: impl F
         predicate(&samples).then_some(samples)
     })
     .await
+}
+
+/// A series split into its name and labels (values unescaped).
+pub fn split_series(series: &str) -> (String, Vec<(String, String)>) {
+    let Some((name, rest)) = series.split_once('{') else { return (series.to_owned(), Vec::new()) };
+    let body = rest.strip_suffix('}').expect("a closing brace");
+    let mut labels = Vec::new();
+    let mut chars = body.chars().peekable();
+    while chars.peek().is_some() {
+        let label: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        assert_eq!(chars.next(), Some('"'), "{series}");
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => panic!("{series}: a dangling escape"),
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.push((label, value));
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    (name.to_owned(), labels)
+}
+
+/// The series of one unit (by account and region), with `aws_account_id`, `aws_region` and the
+/// named static labels taken off: `ads_up{...,wave="3"} 1` reads `ads_up 1`.
+pub fn of_unit(samples: &Samples, account: &str, region: &str, statics: &[&str]) -> Samples {
+    let mut out = Samples::new();
+    for (series, value) in samples {
+        let (name, labels) = split_series(series);
+        let mine = labels.iter().any(|(k, v)| k == "aws_account_id" && v == account)
+            && labels.iter().any(|(k, v)| k == "aws_region" && v == region);
+        if !mine {
+            continue;
+        }
+        let rest: Vec<String> = labels
+            .iter()
+            .filter(|(k, _)| k != "aws_account_id" && k != "aws_region" && !statics.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        let key = if rest.is_empty() { name } else { format!("{name}{{{}}}", rest.join(",")) };
+        assert!(out.insert(key.clone(), *value).is_none(), "{key} twice for {account} in {region}");
+    }
+    out
 }
 
 /// `{aws_account_id="A",aws_region="R"}` and more labels, as the exporter renders them.

@@ -6,6 +6,7 @@ parses and raises the modeled exceptions here, the simulator is faithful to the 
 Usage: boto3_client.py ENDPOINT page PAGE_SIZE [AGENT_ID ...]
        boto3_client.py ENDPOINT error
        boto3_client.py ENDPOINT start AGENT_ID
+       boto3_client.py ENDPOINT sts ROLE_ARN EXTERNAL_ID
 Prints one JSON document on standard output.
 """
 
@@ -16,13 +17,14 @@ import boto3
 from botocore.config import Config
 
 
-def client(endpoint):
+def client(endpoint, service="discovery", key="AKIDTEST", secret="test-secret", token=None, region="us-west-2"):
     return boto3.client(
-        "discovery",
+        service,
         endpoint_url=endpoint,
-        region_name="us-west-2",
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="test-secret",
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10),
     )
 
@@ -79,6 +81,46 @@ def start(ads, agent):
     }
 
 
+def sts(endpoint, role_arn, external_id):
+    """AssumeRole with the static keys, then GetCallerIdentity and DescribeExportTasks with the
+    temporary credentials; and the refusals of a wrong external id and of forged credentials."""
+    base = client(endpoint, "sts")
+    me = base.get_caller_identity()
+    assumed = base.assume_role(RoleArn=role_arn, RoleSessionName="boto3-test", ExternalId=external_id,
+                               DurationSeconds=900)
+    creds = assumed["Credentials"]
+    as_role = client(endpoint, "sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    role_identity = as_role.get_caller_identity()
+    ads = client(endpoint, "discovery", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"],
+                 region="eu-west-1")
+    tasks = ads.describe_export_tasks(maxResults=100)["exportsInfo"]
+    errors = {}
+    try:
+        base.assume_role(RoleArn=role_arn, RoleSessionName="boto3-test", ExternalId="wrong")
+    except base.exceptions.ClientError as e:
+        errors["wrong_external_id"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"],
+                                       e.response["Error"]["Message"]]
+    forged = client(endpoint, "discovery", creds["AccessKeyId"], creds["SecretAccessKey"], "not-the-token")
+    try:
+        forged.describe_export_tasks()
+    except forged.exceptions.ClientError as e:
+        errors["forged"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+    return {
+        "me": {"Account": me["Account"], "Arn": me["Arn"], "UserId": me["UserId"]},
+        "assumed": {
+            "AccessKeyId": creds["AccessKeyId"],
+            # botocore parses the ISO 8601 time into an aware datetime
+            "Expiration": creds["Expiration"].timestamp(),
+            "Arn": assumed["AssumedRoleUser"]["Arn"],
+            "AssumedRoleId": assumed["AssumedRoleUser"]["AssumedRoleId"],
+            "RequestId": assumed["ResponseMetadata"]["RequestId"],
+        },
+        "role_identity": {"Account": role_identity["Account"], "Arn": role_identity["Arn"]},
+        "tasks": len(tasks),
+        "errors": errors,
+    }
+
+
 def main():
     endpoint, mode = sys.argv[1], sys.argv[2]
     ads = client(endpoint)
@@ -88,6 +130,8 @@ def main():
         result = error(ads)
     elif mode == "start":
         result = start(ads, sys.argv[3])
+    elif mode == "sts":
+        result = sts(endpoint, sys.argv[3], sys.argv[4])
     else:
         raise SystemExit(f"unknown mode {mode}")
     json.dump(result, sys.stdout)

@@ -1,0 +1,208 @@
+//! Reloading the targets file (SIGHUP and `POST /-/reload`): added, removed and changed units, a
+//! refused file; and sharding the units across processes. The exporter binary against the
+//! simulator's accounts.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use ads_exporter::simulator::{Population, Simulator, SimulatorConfig};
+use common::accounts::*;
+use common::process::{Running, start_exporter};
+use common::*;
+use hyper::{Method, StatusCode};
+
+const FIRST: &str = "\
+targets:
+  - regions: [us-west-2]
+  - role_arn: arn:aws:iam::222222222222:role/reader
+    external_id: ext-1
+    regions: [us-west-2]
+    labels: {wave: \"1\"}
+  - role_arn: arn:aws:iam::333333333333:role/reader
+    regions: [us-west-2]
+";
+
+/// The base target gains a region (its us-west-2 unit is unchanged), B's label changes, C goes.
+const SECOND: &str = "\
+targets:
+  - regions: [us-west-2, eu-west-1]
+  - role_arn: arn:aws:iam::222222222222:role/reader
+    external_id: ext-1
+    regions: [us-west-2]
+    labels: {wave: \"2\"}
+";
+
+fn start(file: &Path, endpoint: &str, more: &[&str]) -> (Running, String) {
+    let mut args = vec![
+        "--config.file",
+        file.to_str().unwrap(),
+        "--aws.endpoint-url",
+        endpoint,
+        "--aws.sts-endpoint-url",
+        endpoint,
+        "--collector.interval",
+        "200ms",
+    ];
+    args.extend_from_slice(more);
+    let (process, addr) = tokio::task::block_in_place(|| start_exporter(&args));
+    (process, format!("http://{addr}"))
+}
+
+async fn scrape_url_until(url: &str, what: &str, predicate: impl Fn(&Samples) -> bool) -> Samples {
+    wait_for(what, || async {
+        let samples = parse_samples(&get(&format!("{url}/metrics")).await.text());
+        predicate(&samples).then_some(samples)
+    })
+    .await
+}
+
+fn accounts_of(samples: &Samples) -> BTreeSet<(String, String)> {
+    samples
+        .keys()
+        .filter(|k| k.starts_with("ads_up{"))
+        .map(|k| {
+            let (_, labels) = split_series(k);
+            let get = |name: &str| labels.iter().find(|(l, _)| l == name).unwrap().1.clone();
+            (get("aws_account_id"), get("aws_region"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
+    let (_simulator, running) = accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.yml");
+    std::fs::write(&file, FIRST).unwrap();
+    let (process, url) = start(&file, &running.endpoint_url(), &["--web.enable-lifecycle"]);
+    let collected = |s: &Samples, account: &str, n: f64| {
+        of_unit(s, account, "us-west-2", &["wave"]).get("ads_collections_total").is_some_and(|v| *v >= n)
+    };
+    let before = scrape_url_until(&url, "three collections of each unit", |s| {
+        collected(s, ACCOUNT, 3.0) && collected(s, B, 3.0) && collected(s, C, 3.0)
+    })
+    .await;
+    let kept_before = of_unit(&before, ACCOUNT, "us-west-2", &["wave"]);
+    let loaded_at = value(&before, "ads_config_last_reload_success_timestamp_seconds");
+    assert_eq!(value(&before, "ads_config_last_reload_successful"), 1.0);
+    assert!(loaded_at > 0.0);
+
+    // SIGHUP with the second file.
+    std::fs::write(&file, SECOND).unwrap();
+    process.signal("HUP");
+    let after = scrape_url_until(&url, "the reload", |s| {
+        s.get("ads_config_last_reload_success_timestamp_seconds").is_some_and(|t| *t > loaded_at)
+    })
+    .await;
+    assert_eq!(value(&after, "ads_config_last_reload_successful"), 1.0);
+    assert_eq!(value(&after, "ads_targets"), 3.0);
+    let expected: BTreeSet<(String, String)> = [(ACCOUNT, "us-west-2"), (ACCOUNT, "eu-west-1"), (B, "us-west-2")]
+        .iter()
+        .map(|(a, r)| ((*a).to_owned(), (*r).to_owned()))
+        .collect();
+    assert_eq!(accounts_of(&after), expected, "C's series vanished, eu-west-1 appeared");
+    assert!(!after.keys().any(|k| k.contains(&format!("aws_account_id=\"{C}\""))), "no series of a removed unit");
+    assert!(!after.keys().any(|k| k.contains("wave=\"1\"")), "the changed unit's old series are gone");
+    assert!(after.contains_key(&format!("ads_up{{{}}}", unit(B, "us-west-2", &[("wave", "2")]))));
+    // The unchanged unit kept its state and counters.
+    let kept = of_unit(&after, ACCOUNT, "us-west-2", &["wave"]);
+    assert!(value(&kept, "ads_collections_total") >= value(&kept_before, "ads_collections_total"));
+    assert!(
+        value(&kept, "ads_api_requests_total{operation=\"DescribeExportTasks\"}")
+            >= value(&kept_before, "ads_api_requests_total{operation=\"DescribeExportTasks\"}")
+    );
+    assert_eq!(value(&kept, "ads_api_requests_total{operation=\"GetCallerIdentity\"}"), 1.0, "no new identity call");
+    assert_eq!(value(&kept, "ads_up"), 1.0);
+    assert_eq!(process.lines_with("reloaded the targets file").len(), 1);
+    scrape_url_until(&url, "the new units' collections", |s| {
+        of_unit(s, ACCOUNT, "eu-west-1", &["wave"]).get("ads_up") == Some(&1.0)
+            && of_unit(s, B, "us-west-2", &["wave"]).get("ads_up") == Some(&1.0)
+    })
+    .await;
+
+    // A bad file is refused whole: the running units go on, the reload metric says so.
+    std::fs::write(&file, "targets:\n  - regions: [us-west2]\n").unwrap();
+    let refused = request(Method::POST, &format!("{url}/-/reload"), &[]).await;
+    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(refused.text().contains("targets[0].regions[0]"), "{}", refused.text());
+    let samples = parse_samples(&get(&format!("{url}/metrics")).await.text());
+    assert_eq!(value(&samples, "ads_config_last_reload_successful"), 0.0);
+    assert_eq!(accounts_of(&samples), expected);
+    let refusal = process.lines_with("refused to reload the targets file");
+    assert_eq!(refusal.len(), 1);
+    assert!(refusal[0].contains("level=error") && refusal[0].contains("targets[0].regions[0]"), "{}", refusal[0]);
+    let collections = value(&of_unit(&samples, ACCOUNT, "eu-west-1", &["wave"]), "ads_collections_total");
+    scrape_url_until(&url, "collections to go on", |s| {
+        of_unit(s, ACCOUNT, "eu-west-1", &["wave"]).get("ads_collections_total").is_some_and(|v| *v > collections)
+    })
+    .await;
+
+    let get_reload = request(Method::GET, &format!("{url}/-/reload"), &[]).await;
+    assert_eq!(get_reload.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(get_reload.headers["allow"], "POST");
+    assert!(get_reload.text().contains("use POST"));
+
+    // A good file again, by POST: nothing changed, so everything is kept.
+    std::fs::write(&file, SECOND).unwrap();
+    let reloaded = request(Method::POST, &format!("{url}/-/reload"), &[]).await;
+    assert_eq!(reloaded.status, StatusCode::OK);
+    assert!(reloaded.text().contains("3 units: 3 kept, 0 started, 0 stopped"), "{}", reloaded.text());
+    let samples = parse_samples(&get(&format!("{url}/metrics")).await.text());
+    assert_eq!(value(&samples, "ads_config_last_reload_successful"), 1.0);
+    promtool_check_metrics(&get(&format!("{url}/metrics")).await.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_lifecycle_flag_reload_is_forbidden_and_sighup_still_works() {
+    let (_simulator, running) = accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.yml");
+    std::fs::write(&file, "targets:\n  - regions: [us-west-2]\n").unwrap();
+    let (process, url) = start(&file, &running.endpoint_url(), &[]);
+    let forbidden = request(Method::POST, &format!("{url}/-/reload"), &[]).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert!(forbidden.text().contains("--web.enable-lifecycle"));
+    std::fs::write(&file, "targets:\n  - regions: [eu-west-1]\n    labels: {x: y\n").unwrap();
+    process.signal("HUP");
+    let samples =
+        scrape_url_until(&url, "the refused reload", |s| s.get("ads_config_last_reload_successful") == Some(&0.0))
+            .await;
+    assert_eq!(value(&samples, "ads_targets"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_collect_disjoint_units_that_cover_all() {
+    let config = SimulatorConfig { any_role: true, ..SimulatorConfig::default() };
+    let simulator = Simulator::new(Population::default(), config);
+    let running = simulator.spawn(LOOPBACK).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.yml");
+    let mut targets = String::from("defaults:\n  regions: [us-west-2, eu-west-1]\ntargets:\n");
+    let accounts: Vec<String> = (1..=8).map(|i| format!("{i:012}")).collect();
+    for account in &accounts {
+        targets.push_str(&format!("  - role_arn: arn:aws:iam::{account}:role/reader\n"));
+    }
+    std::fs::write(&file, targets).unwrap();
+    let endpoint = running.endpoint_url();
+    let shard = |index: &'static str| {
+        start(&file, &endpoint, &["--collector.shard-count", "2", "--collector.shard-index", index])
+    };
+    let ((_zero, zero_url), (_one, one_url)) = (shard("0"), shard("1"));
+    let mut seen = Vec::new();
+    for url in [&zero_url, &one_url] {
+        wait_for("readiness", || async {
+            (get(&format!("{url}/-/ready")).await.status == StatusCode::OK).then_some(())
+        })
+        .await;
+        let samples = parse_samples(&get(&format!("{url}/metrics")).await.text());
+        let units = accounts_of(&samples);
+        assert_eq!(value(&samples, "ads_targets"), units.len() as f64);
+        assert!(!units.is_empty(), "each shard has units");
+        seen.push(units);
+    }
+    assert!(seen[0].is_disjoint(&seen[1]), "{seen:?}");
+    let all: BTreeSet<_> = seen[0].union(&seen[1]).cloned().collect();
+    assert_eq!(all.len(), 16, "every unit in exactly one shard");
+}

@@ -1,0 +1,277 @@
+//! Many accounts and regions in one process: a targets file with static keys and assumed roles
+//! in two regions against the simulator's accounts; per-unit gauges and labels; isolation of a
+//! failing, refused or hanging unit; the account from STS; duplicates refused.
+
+mod common;
+
+use std::time::Duration;
+
+use ads_exporter::config::Targets;
+use ads_exporter::exporter::Exporter;
+use ads_exporter::simulator::{FAILED, Fault, FaultPlan, RunningSimulator};
+use common::accounts::*;
+use common::*;
+
+const TARGETS: &str = "\
+defaults:
+  regions: [us-west-2, eu-west-1]
+targets:
+  - labels: {programme: base}
+  - role_arn: arn:aws:iam::222222222222:role/reader
+    external_id: ext-1
+    labels: {programme: dc-exit, wave: \"3\"}
+  - role_arn: arn:aws:iam::333333333333:role/reader
+    regions: [us-west-2]
+";
+
+/// An exporter of `targets`, collecting every `interval`.
+async fn start(running: &RunningSimulator, targets: &str, interval: Duration) -> (Exporter, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    std::fs::write(&path, targets).unwrap();
+    let mut config = config(&running.endpoint_url());
+    config.targets = Targets::File(path);
+    config.defaults.settings.interval = interval;
+    (exporter(config).await, dir)
+}
+
+/// Scrapes until every unit in `units` has collected at least `n` times.
+async fn until_collected(exporter: &Exporter, units: &[(&str, &str)], n: f64) -> Samples {
+    scrape_all_until(exporter, "the units' collections", |s| {
+        units.iter().all(|(account, region)| {
+            of_unit(s, account, region, &["programme", "wave"]).get("ads_collections_total").is_some_and(|v| *v >= n)
+        })
+    })
+    .await
+}
+
+const UNITS: [(&str, &str); 5] =
+    [(ACCOUNT, "us-west-2"), (ACCOUNT, "eu-west-1"), (B, "us-west-2"), (B, "eu-west-1"), (C, "us-west-2")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_unit_has_its_exact_gauges_and_labels() {
+    let (simulator, running) = accounts().await;
+    // Two collections each: the account and the assumed credentials are cached between them.
+    let (exporter, _dir) = start(&running, TARGETS, Duration::from_millis(500)).await;
+    let samples = until_collected(&exporter, &UNITS, 2.0).await;
+
+    assert_eq!(value(&samples, "ads_targets"), 5.0);
+    for ((account, region), n) in UNITS.iter().zip([5, 7, 11, 13, 17]) {
+        let unit = of_unit(&samples, account, region, &["programme", "wave"]);
+        assert_eq!(value(&unit, "ads_up"), 1.0, "{account} {region}");
+        for (status, count) in counts(n) {
+            assert_eq!(value(&unit, &format!("ads_export_tasks{{status=\"{status}\"}}")), count, "{account} {region}");
+        }
+        assert_eq!(value(&unit, "ads_collection_pages"), 1.0);
+    }
+    // Every series of a family has the same label names; a label a target lacks is "".
+    let base = format!("ads_up{{{}}}", unit(ACCOUNT, "eu-west-1", &[("programme", "base"), ("wave", "")]));
+    assert_eq!(value(&samples, &base), 1.0);
+    let b = format!("ads_up{{{}}}", unit(B, "us-west-2", &[("programme", "dc-exit"), ("wave", "3")]));
+    assert_eq!(value(&samples, &b), 1.0);
+    let c =
+        format!("ads_export_tasks{{{}}}", unit(C, "us-west-2", &[("programme", ""), ("wave", ""), ("status", FAILED)]));
+    assert_eq!(value(&samples, &c), 6.0);
+
+    // The base credentials' account came from STS, once for both of their units; the roles'
+    // from their ARNs.
+    let identity = simulator.requests_of("GetCallerIdentity");
+    assert_eq!(identity.len(), 1, "{identity:?}");
+    assert!(identity.iter().all(|r| r.access_key_id == "AKIDTEST"));
+    // The roles were assumed with the base credentials, in the unit's region...
+    let assumed = simulator.requests_of("AssumeRole");
+    assert_eq!(assumed.len(), 3, "one per role unit, cached: {assumed:?}");
+    assert!(assumed.iter().all(|r| r.access_key_id == "AKIDTEST" && r.account == ACCOUNT));
+    let mut regions: Vec<_> = assumed.iter().map(|r| r.region.as_str()).collect();
+    regions.sort_unstable();
+    assert_eq!(regions, ["eu-west-1", "us-west-2", "us-west-2"]);
+    // ...and the assumed credentials, not the base ones, signed each role unit's ADS calls.
+    let described = simulator.requests_of("DescribeExportTasks");
+    assert!(described.len() >= 10);
+    for request in &described {
+        if request.account == ACCOUNT {
+            assert_eq!(request.access_key_id, "AKIDTEST");
+        } else {
+            assert!(request.access_key_id.starts_with("ASIA"), "{request:?}");
+        }
+    }
+    let keys: std::collections::HashSet<_> = described.iter().map(|r| &r.access_key_id).collect();
+    assert_eq!(keys.len(), 4, "each role unit has its own session");
+    promtool_check_metrics(&scrape_text(&exporter).await);
+
+    let landing = get(&exporter.url("/")).await.text();
+    for account in [ACCOUNT, B, C] {
+        assert!(landing.contains(&format!("<td>{account}</td>")), "{landing}");
+    }
+    assert!(landing.contains("programme=dc-exit, wave=3"), "{landing}");
+    assert!(landing.contains("Units (5)"));
+    assert_eq!(get(&exporter.url("/-/ready")).await.status, hyper::StatusCode::OK);
+    exporter.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_hanging_unit_leaves_the_others_untouched() {
+    let (simulator, running) = accounts().await;
+    let targets = format!("{TARGETS}    timeout: 2s\n");
+    let (exporter, _dir) = start(&running, &targets, Duration::from_millis(200)).await;
+    let before = until_collected(&exporter, &UNITS, 1.0).await;
+
+    // B in us-west-2 is refused; C in us-west-2 hangs until its timeout.
+    let refused = FaultPlan::always(Fault::Error("AuthorizationErrorException".into()));
+    simulator.set_fault_for(B, "us-west-2", Some(refused));
+    simulator.set_fault_for(C, "us-west-2", Some(FaultPlan::always(Fault::Slow(Duration::from_secs(600)))));
+    let statics = ["programme", "wave"];
+    let during = scrape_all_until(&exporter, "B to fail twice while C hangs", |s| {
+        of_unit(s, B, "us-west-2", &statics).get("ads_collection_failures_total") >= Some(&2.0)
+            && of_unit(s, C, "us-west-2", &statics).get("ads_collection_failures_total") >= Some(&1.0)
+    })
+    .await;
+    let failing = of_unit(&during, B, "us-west-2", &statics);
+    assert_eq!(value(&failing, "ads_up"), 0.0);
+    assert!(errors(&failing, "AuthorizationErrorException") >= 2.0);
+    let gauges = |s: &Samples| -> Vec<(String, f64)> {
+        s.iter().filter(|(k, _)| k.starts_with("ads_export_tasks{")).map(|(k, v)| (k.clone(), *v)).collect()
+    };
+    assert_eq!(gauges(&failing), gauges(&of_unit(&before, B, "us-west-2", &statics)), "the last good data stays");
+    let hanging = of_unit(&during, C, "us-west-2", &statics);
+    assert_eq!(value(&hanging, "ads_up"), 0.0);
+    assert!(errors(&hanging, "timeout") >= 1.0, "the SDK's attempt timeout fired");
+    // The others collected on, all the while, with nothing counted against them.
+    for (account, region) in [(ACCOUNT, "us-west-2"), (ACCOUNT, "eu-west-1"), (B, "eu-west-1")] {
+        let now = of_unit(&during, account, region, &statics);
+        let then = of_unit(&before, account, region, &statics);
+        assert_eq!(value(&now, "ads_up"), 1.0, "{account} {region}");
+        assert!(value(&now, "ads_collections_total") > value(&then, "ads_collections_total"), "{account} {region}");
+        assert_eq!(value(&now, "ads_collection_failures_total"), 0.0);
+        assert_eq!(gauges(&now), gauges(&then));
+        assert_eq!(errors(&now, "AuthorizationErrorException"), 0.0);
+    }
+    let landing = get(&exporter.url("/")).await.text();
+    assert!(landing.contains("AuthorizationErrorException: the identity lacks a permission"), "{landing}");
+    assert!(!landing.contains("Simulated"), "the landing page shows no AWS error message");
+
+    simulator.set_fault_for(B, "us-west-2", None);
+    simulator.set_fault_for(C, "us-west-2", None);
+    scrape_all_until(&exporter, "recovery", |s| {
+        UNITS.iter().all(|(a, r)| of_unit(s, a, r, &statics).get("ads_up") == Some(&1.0))
+    })
+    .await;
+    exporter.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_cannot_be_assumed_fails_its_unit_only_as_credentials() {
+    let (simulator, running) = accounts().await;
+    let targets = "targets:\n  - regions: [us-west-2]\n  - role_arn: arn:aws:iam::444444444444:role/nobody\n    regions: [us-west-2]\n";
+    let (exporter, _dir) = start(&running, targets, Duration::from_millis(200)).await;
+    let samples = scrape_all_until(&exporter, "two failed collections of the bad role", |s| {
+        of_unit(s, "444444444444", "us-west-2", &[]).get("ads_collection_failures_total") >= Some(&2.0)
+    })
+    .await;
+    let bad = of_unit(&samples, "444444444444", "us-west-2", &[]);
+    assert_eq!(value(&bad, "ads_up"), 0.0);
+    assert!(errors(&bad, "credentials") >= 2.0, "{bad:?}");
+    assert_eq!(value(&bad, "ads_api_requests_total{operation=\"DescribeExportTasks\"}"), 0.0, "nothing was sent");
+    let good = of_unit(&samples, ACCOUNT, "us-west-2", &[]);
+    assert_eq!(value(&good, "ads_up"), 1.0);
+    assert_eq!(errors(&good, "credentials"), 0.0);
+    assert!(simulator.requests_of("DescribeExportTasks").iter().all(|r| r.account == ACCOUNT));
+    // Both units have tried: ready, with ads_up saying which failed.
+    assert_eq!(get(&exporter.url("/-/ready")).await.status, hyper::StatusCode::OK);
+    let landing = get(&exporter.url("/")).await.text();
+    assert!(landing.contains("credentials: no credentials"), "{landing}");
+    assert!(!landing.contains("not authorized"), "no AWS message on the landing page");
+    exporter.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_of_base_credentials_comes_from_sts_and_its_failure_shows() {
+    let (simulator, running) = accounts().await;
+    simulator.set_sts_fault(Some(FaultPlan::always(Fault::Error("InvalidClientTokenId".into()))));
+    let (exporter, _dir) = start(&running, "targets:\n  - regions: [eu-west-1]\n", Duration::from_millis(200)).await;
+    let samples = scrape_all_until(&exporter, "an identity failure", |s| {
+        of_unit(s, "", "eu-west-1", &[]).get("ads_collection_failures_total") >= Some(&1.0)
+    })
+    .await;
+    let unknown = of_unit(&samples, "", "eu-west-1", &[]);
+    assert_eq!(value(&unknown, "ads_up"), 0.0);
+    let series = "ads_api_errors_total{operation=\"GetCallerIdentity\",code=\"InvalidClientTokenId\"}";
+    assert!(value(&unknown, series) >= 1.0);
+    assert!(simulator.requests_of("DescribeExportTasks").is_empty(), "no data without an account");
+    assert!(get(&exporter.url("/")).await.text().contains("(not known yet)"));
+
+    simulator.set_sts_fault(None);
+    let samples = scrape_all_until(&exporter, "the account", |s| {
+        of_unit(s, ACCOUNT, "eu-west-1", &[]).get("ads_up") == Some(&1.0)
+    })
+    .await;
+    assert!(of_unit(&samples, "", "eu-west-1", &[]).is_empty(), "the unlabelled series are gone");
+    let known = of_unit(&samples, ACCOUNT, "eu-west-1", &[]);
+    assert_eq!(value(&known, "ads_export_tasks{status=\"FAILED\"}"), 3.0);
+    assert!(value(&known, series) >= 1.0, "the unit's counters carry over");
+    exporter.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_units_that_resolve_to_the_same_account_and_region_are_refused() {
+    let (_simulator, running) = accounts().await;
+    let endpoint = running.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    // The first learns its account from STS; the second names it: the file cannot tell.
+    let targets = format!(
+        "targets:\n  - regions: [us-west-2]\n  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n"
+    );
+    std::fs::write(&path, targets).unwrap();
+    let args = [
+        "--config.file",
+        path.to_str().unwrap(),
+        "--aws.endpoint-url",
+        &endpoint,
+        "--aws.sts-endpoint-url",
+        &endpoint,
+        "--collector.interval",
+        "200ms",
+    ];
+    let (process, addr) = tokio::task::block_in_place(|| common::process::start_exporter(&args));
+    let url = format!("http://{addr}");
+    let text = wait_for("a refusal", || async {
+        let text = get(&format!("{url}/metrics")).await.text();
+        (!process.lines_with("refusing a unit").is_empty()).then_some(text)
+    })
+    .await;
+    let refusal = &process.lines_with("refusing a unit")[0];
+    assert!(
+        refusal.contains("level=error") && refusal.contains("targets[0]") && refusal.contains("targets[1]"),
+        "{refusal}"
+    );
+    let ups: Vec<_> = parse_samples(&text).into_iter().filter(|(k, _)| k.starts_with("ads_up{")).collect();
+    assert_eq!(ups.len(), 1, "one series for the account and region: {ups:?}");
+    let landing = get(&format!("{url}/")).await.text();
+    assert!(landing.contains("refused: the same account and region as targets["), "{landing}");
+    assert_eq!(get(&format!("{url}/-/ready")).await.status, hyper::StatusCode::OK);
+    promtool_check_metrics(&text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_targets_file_stops_the_exporter_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    for (text, expected) in [
+        ("targets:\n  - regions: [us-west-2]\n    rol_arn: x\n", "targets[0]: unknown field `rol_arn`"),
+        ("targets:\n  - labels: {instance: a}\n", "targets[0].labels: \"instance\""),
+        ("targets:\n  - {}\n  - {}\n", "targets[1] and targets[0] both collect"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let output = common::process::command()
+            .args(["--web.listen-address", "127.0.0.1:0", "--aws.region", "us-west-2", "--config.file"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("invalid --config.file") && stderr.contains(expected), "{stderr}");
+    }
+    let output = common::process::command().args(["--config.file", "/nonexistent/targets.yml"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/targets.yml"));
+}
