@@ -112,7 +112,7 @@ async fn demo_mode_serves_live_metrics_and_stops_on_sigterm() {
         }
     }
     let succeeded = value(&samples, &format!("ads_export_tasks{{{first},status=\"SUCCEEDED\"}}"));
-    assert!(succeeded > 100.0, "the demo has a month of history: {succeeded}");
+    assert!(succeeded > 50.0, "the demo has a month of history: {succeeded}");
     let stuck = format!("ads_export_task_oldest_request_age_seconds{{{first},status=\"IN_PROGRESS\"}}");
     assert!(value(&samples, &stuck) >= 3.0 * 3600.0 - 60.0);
     promtool_check_metrics(&get(&url).await.text());
