@@ -24,8 +24,12 @@ fn text(output: &Output) -> String {
 }
 
 fn rendered() -> Vec<serde_norway::Value> {
-    let output = run("kubectl", &["kustomize", "deploy/kubernetes"]);
-    assert!(output.status.success(), "kubectl kustomize failed: {}", text(&output));
+    rendered_at("deploy/kubernetes")
+}
+
+fn rendered_at(path: &str) -> Vec<serde_norway::Value> {
+    let output = run("kubectl", &["kustomize", path]);
+    assert!(output.status.success(), "kubectl kustomize {path} failed: {}", text(&output));
     let yaml = String::from_utf8(output.stdout).unwrap();
     serde_norway::Deserializer::from_str(&yaml).map(|doc| serde_norway::Value::deserialize(doc).unwrap()).collect()
 }
@@ -50,16 +54,21 @@ fn the_dockerfile_passes_hadolint_and_uses_the_default_port() {
     assert!(ignore.lines().any(|l| l == "*"), ".dockerignore lets in only what the build needs");
 }
 
-#[test]
-fn the_kubernetes_base_renders_and_validates_strictly() {
-    let output = run("kubectl", &["kustomize", "deploy/kubernetes"]);
+/// Renders a kustomization and validates its core kinds strictly.
+fn validate_strictly(path: &str) {
+    let output = run("kubectl", &["kustomize", path]);
     assert!(output.status.success(), "{}", text(&output));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rendered.yaml");
     std::fs::write(&file, &output.stdout).unwrap();
     let validation = run("kubernetes-validate", &["--strict", "--quiet", file.to_str().unwrap()]);
     let report = text(&validation);
-    assert!(validation.status.success() && !report.contains("ERROR"), "kubernetes-validate: {report}");
+    assert!(validation.status.success() && !report.contains("ERROR"), "kubernetes-validate {path}: {report}");
+}
+
+#[test]
+fn the_kubernetes_base_renders_and_validates_strictly() {
+    validate_strictly("deploy/kubernetes");
 
     let docs = rendered();
     let kinds: Vec<_> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
@@ -103,13 +112,67 @@ fn the_prometheus_rule_is_generated_from_the_alert_rules() {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(
         std::fs::read_to_string(&generated).unwrap(),
-        std::fs::read_to_string(project("deploy/kubernetes/prometheusrule.yaml")).unwrap(),
-        "deploy/kubernetes/prometheusrule.yaml is stale: run scripts/generate-prometheusrule"
+        std::fs::read_to_string(project("deploy/kubernetes/base/prometheusrule.yaml")).unwrap(),
+        "deploy/kubernetes/base/prometheusrule.yaml is stale: run scripts/generate-prometheusrule"
     );
     let rules: serde_norway::Value =
         serde_norway::from_str(&std::fs::read_to_string(project("alerts/ads-exporter.rules.yml")).unwrap()).unwrap();
     let docs = rendered();
     assert_eq!(kind(&docs, "PrometheusRule")["spec"]["groups"], rules["groups"]);
+}
+
+#[test]
+fn the_sharded_variant_runs_a_statefulset_whose_pods_take_their_shard_from_their_index() {
+    validate_strictly("deploy/kubernetes/sharded");
+    let docs = rendered_at("deploy/kubernetes/sharded");
+    assert!(!docs.iter().any(|d| d["kind"].as_str() == Some("Deployment")), "the StatefulSet replaces the Deployment");
+    let set = kind(&docs, "StatefulSet");
+    let service = kind(&docs, "Service");
+    assert_eq!(set["spec"]["serviceName"], service["metadata"]["name"]);
+    assert_eq!(service["spec"]["clusterIP"].as_str(), Some("None"), "a headless governing Service");
+    for (key, value) in service["spec"]["selector"].as_mapping().unwrap() {
+        assert_eq!(&set["spec"]["template"]["metadata"]["labels"][key.as_str().unwrap()], value, "the Service selects the pods");
+    }
+    let container = &set["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_sequence().unwrap();
+    let var = |name: &str| env.iter().find(|e| e["name"].as_str() == Some(name)).unwrap_or_else(|| panic!("no {name}"));
+    assert_eq!(
+        var("ADS_EXPORTER_COLLECTOR_SHARD_INDEX")["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+        Some("metadata.labels['apps.kubernetes.io/pod-index']")
+    );
+    let count = var("ADS_EXPORTER_COLLECTOR_SHARD_COUNT")["value"].as_str().unwrap().to_owned();
+    assert_eq!(count, set["spec"]["replicas"].as_u64().unwrap().to_string(), "as many shards as replicas");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/-/ready"));
+    // The targets file it mounts is one the exporter accepts.
+    let args: Vec<&str> = container["args"].as_sequence().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    let file = args.iter().find_map(|a| a.strip_prefix("--config.file=")).expect("--config.file");
+    let mount = &container["volumeMounts"][0];
+    assert!(file.starts_with(mount["mountPath"].as_str().unwrap()));
+    let map = kind(&docs, "ConfigMap");
+    assert_eq!(set["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"], map["metadata"]["name"]);
+    let targets = map["data"]["targets.yml"].as_str().unwrap();
+    let defaults = ads_exporter::target::file::Defaults { regions: Vec::new(), settings: Default::default() };
+    let parsed = ads_exporter::target::file::parse(targets, &defaults).expect("the example targets file is valid");
+    assert_eq!(ads_exporter::target::file::expand(&parsed, |_| None).unwrap().len(), 5);
+    // Every pod is a target of the base's ServiceMonitor.
+    let monitor = kind(&docs, "ServiceMonitor");
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_mapping().unwrap() {
+        assert_eq!(&service["metadata"]["labels"][key.as_str().unwrap()], value);
+    }
+}
+
+#[test]
+fn the_iam_policies_allow_reading_ads_and_assuming_the_read_roles() {
+    let read = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(project(path)).unwrap()).unwrap()
+    };
+    let assume = read("deploy/iam/ads-exporter-assume-roles-policy.json");
+    assert_eq!(assume["Statement"][0]["Action"], "sts:AssumeRole");
+    assert!(assume["Statement"][0]["Resource"].as_str().unwrap().ends_with(":role/ads-exporter-read"));
+    let trust = read("deploy/iam/ads-exporter-read-trust-policy.json");
+    assert_eq!(trust["Statement"][0]["Action"], "sts:AssumeRole");
+    assert!(trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
+    assert!(trust["Statement"][0]["Principal"]["AWS"].as_str().unwrap().starts_with("arn:aws:iam::"));
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use ads_exporter::exporter::DEMO_ACCOUNTS;
 use common::prometheus::PrometheusServer;
 use common::*;
 use serde_json::Value;
@@ -116,8 +117,21 @@ fn dashboards_are_importable_and_consistent() {
         let variable = |n: &str| variables.iter().find(|v| v["name"] == n).unwrap_or_else(|| panic!("{name}: no ${n}"));
         assert_eq!(variable("datasource")["type"], "datasource");
         assert_eq!(variable("datasource")["current"]["value"], "${DS_PROMETHEUS}");
-        for v in ["job", "instance"] {
+        for v in ["job", "instance", "aws_account_id", "aws_region"] {
             assert_eq!(variable(v)["datasource"]["uid"], "${datasource}", "{name}: ${v}");
+        }
+        // Accounts and regions: pick several, or all (including a unit whose account is not known
+        // yet, whose label is "").
+        for v in ["aws_account_id", "aws_region"] {
+            assert_eq!(variable(v)["multi"], true, "{name}: ${v}");
+            assert_eq!(variable(v)["includeAll"], true, "{name}: ${v}");
+            assert_eq!(variable(v)["allValue"], ".*", "{name}: ${v}");
+        }
+        let targets_table = query_panels(&dashboard).into_iter().find(|p| p["title"] == "Targets");
+        let targets_table = targets_table.unwrap_or_else(|| panic!("{name}: no Targets panel"));
+        assert_eq!(targets_table["type"], "table");
+        for target in targets_table["targets"].as_array().unwrap() {
+            assert!(target["expr"].as_str().unwrap().contains("by (aws_account_id, aws_region)"), "one row per unit");
         }
         let mut ids = HashSet::new();
         for panel in dashboard["panels"].as_array().unwrap() {
@@ -135,7 +149,14 @@ fn dashboards_are_importable_and_consistent() {
             for target in targets {
                 assert_eq!(target["datasource"]["uid"], "${datasource}", "{name}: {title}");
                 let expr = target["expr"].as_str().unwrap();
-                assert!(expr.contains("job=~\"$job\"") && expr.contains("instance=~\"$instance\""), "{title}: {expr}");
+                for filter in [
+                    "job=~\"$job\"",
+                    "instance=~\"$instance\"",
+                    "aws_account_id=~\"$aws_account_id\"",
+                    "aws_region=~\"$aws_region\"",
+                ] {
+                    assert!(expr.contains(filter), "{title}: {expr} lacks {filter}");
+                }
             }
         }
     }
@@ -227,6 +248,14 @@ async fn a_real_prometheus_runs_every_panel_and_alert_expression_against_the_dem
     .await;
     let jobs = prometheus.api("/api/v1/label/job/values?match[]=ads_up").await;
     assert_eq!(jobs["data"], serde_json::json!(["ads_exporter"]), "the $job variable's query finds the job");
+    let accounts = wait_for("the demo's three accounts", || async {
+        let accounts = prometheus.api("/api/v1/label/aws_account_id/values?match[]=ads_up").await;
+        (accounts["data"].as_array().map(Vec::len) == Some(3)).then_some(accounts)
+    })
+    .await;
+    assert_eq!(accounts["data"], serde_json::json!(DEMO_ACCOUNTS), "the $aws_account_id variable's query");
+    let regions = prometheus.api("/api/v1/label/aws_region/values?match[]=ads_up").await;
+    assert_eq!(regions["data"], serde_json::json!(["eu-west-1", "us-west-2"]), "the $aws_region variable's query");
 
     for (path, dashboard) in dashboards() {
         for panel in query_panels(&dashboard) {
@@ -237,6 +266,8 @@ async fn a_real_prometheus_runs_every_panel_and_alert_expression_against_the_dem
                     .unwrap()
                     .replace("$job", "ads_exporter")
                     .replace("$instance", &target)
+                    .replace("$aws_account_id", DEMO_ACCOUNTS[1])
+                    .replace("$aws_region", "eu-west-1|us-west-2")
                     .replace("$__rate_interval", "15s");
                 let answer = wait_for(&format!("data for {}: {title}: {expr}", path.display()), || async {
                     let answer = prometheus.query(&expr).await;
