@@ -173,9 +173,23 @@ impl Population {
         self.tasks.iter().filter(|t| t.status == IN_PROGRESS && !t.agent_ids.is_empty()).count()
     }
 
-    /// Moves the population from `from` to `now`: running exports whose time has come finish,
-    /// and new ones start at the configured mean rate.
+    /// Moves the population from `from` to `now`: new exports start at the configured mean rate
+    /// (as many as the time between two requests holds), and running exports whose time has
+    /// come finish.
     pub fn evolve(&mut self, from: f64, now: f64, evolution: &Evolution, rng: &mut StdRng) {
+        // As many starts as the elapsed time holds (whatever the gap between two requests),
+        // each at its own moment in it, in request-time order.
+        let elapsed = (now - from).max(0.0);
+        if evolution.mean_seconds_between_starts > 0.0 {
+            let expected = elapsed / evolution.mean_seconds_between_starts;
+            let whole = expected.floor();
+            let starts = whole as u64 + u64::from(rng.random_bool((expected - whole).clamp(0.0, 1.0)));
+            let mut times: Vec<f64> = (0..starts.min(10_000)).map(|_| from + rng.random_range(0.0..=elapsed)).collect();
+            times.sort_by(f64::total_cmp);
+            for time in times {
+                self.start(time, evolution, rng, Vec::new());
+            }
+        }
         for task in &mut self.tasks {
             let Some(end) = task.finishes_at else { continue };
             if task.status != IN_PROGRESS || end > now {
@@ -185,13 +199,6 @@ impl Population {
             task.status = if rng.random_bool(evolution.failure_ratio) { FAILED } else { SUCCEEDED }.to_owned();
             task.is_truncated = task.status == SUCCEEDED && rng.random_bool(evolution.truncation_ratio);
             task.status_message = status_message(&task.status, task.is_truncated).to_owned();
-        }
-        let elapsed = (now - from).max(0.0);
-        if evolution.mean_seconds_between_starts > 0.0 {
-            let chance = (elapsed / evolution.mean_seconds_between_starts).min(1.0);
-            if rng.random_bool(chance) {
-                self.start(now, evolution, rng, Vec::new());
-            }
         }
     }
 }
@@ -212,8 +219,9 @@ mod tests {
         let first = population.tasks().iter().find(|t| t.export_id == id).unwrap();
         assert_ne!(first.status, IN_PROGRESS);
         assert!(first.finishes_at.is_none());
-        assert_eq!(population.tasks().len(), 2, "an elapsed mean interval always starts a new export");
-        assert_eq!(population.tasks()[1].status, IN_PROGRESS);
+        assert_eq!(population.tasks().len(), 1 + 1_000, "a thousand mean intervals start a thousand exports");
+        let started: Vec<f64> = population.tasks()[1..].iter().map(|t| t.request_time).collect();
+        assert!(started.windows(2).all(|w| w[0] <= w[1]) && started.iter().all(|t| (0.0..=1_000.0).contains(t)));
     }
 
     #[test]
