@@ -131,7 +131,11 @@ fn the_sharded_variant_runs_a_statefulset_whose_pods_take_their_shard_from_their
     assert_eq!(set["spec"]["serviceName"], service["metadata"]["name"]);
     assert_eq!(service["spec"]["clusterIP"].as_str(), Some("None"), "a headless governing Service");
     for (key, value) in service["spec"]["selector"].as_mapping().unwrap() {
-        assert_eq!(&set["spec"]["template"]["metadata"]["labels"][key.as_str().unwrap()], value, "the Service selects the pods");
+        assert_eq!(
+            &set["spec"]["template"]["metadata"]["labels"][key.as_str().unwrap()],
+            value,
+            "the Service selects the pods"
+        );
     }
     let container = &set["spec"]["template"]["spec"]["containers"][0];
     let env = container["env"].as_sequence().unwrap();
