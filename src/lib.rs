@@ -22,6 +22,7 @@ pub mod error;
 pub mod exporter;
 pub mod logging;
 pub mod metrics;
+pub mod signals;
 pub mod simulator;
 pub mod supervisor;
 pub mod target;

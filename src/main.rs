@@ -57,9 +57,9 @@ async fn run(cli: &Cli) -> Result<(), String> {
     for addr in &exporter.addrs {
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "serving metrics");
     }
-    let shutdown = shutdown_signal();
+    let shutdown = ads_exporter::signals::shutdown();
     tokio::pin!(shutdown);
-    let mut hangups = Hangups::new();
+    let mut hangups = ads_exporter::signals::Hangups::new();
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -77,35 +77,6 @@ async fn run(cli: &Cli) -> Result<(), String> {
     tracing::info!("shutting down");
     exporter.shutdown().await;
     Ok(())
-}
-
-/// SIGHUP, as a stream of wake-ups (never, where it cannot be listened for).
-struct Hangups {
-    #[cfg(unix)]
-    signal: Option<tokio::signal::unix::Signal>,
-}
-
-impl Hangups {
-    fn new() -> Hangups {
-        #[cfg(unix)]
-        {
-            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                .map_err(|error| tracing::warn!(%error, "cannot listen for SIGHUP; reload with POST /-/reload"))
-                .ok();
-            Hangups { signal }
-        }
-        #[cfg(not(unix))]
-        Hangups {}
-    }
-
-    async fn next(&mut self) {
-        #[cfg(unix)]
-        if let Some(signal) = &mut self.signal {
-            signal.recv().await;
-            return;
-        }
-        std::future::pending::<()>().await
-    }
 }
 
 async fn simulate(args: &SimulateArgs) -> Result<(), String> {
@@ -129,28 +100,6 @@ async fn simulate(args: &SimulateArgs) -> Result<(), String> {
     // The address on standard output, so a script or test can find a port-0 simulator.
     println!("listening on http://{addr}");
     tracing::info!(%addr, "ADS simulator serving");
-    simulator.serve(listener, shutdown_signal()).await;
+    simulator.serve(listener, ads_exporter::signals::shutdown()).await;
     Ok(())
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
 }

@@ -172,6 +172,34 @@ async fn without_the_lifecycle_flag_reload_is_forbidden_and_sighup_still_works()
     assert_eq!(value(&samples, "ads_targets"), 1.0);
 }
 
+/// Without --aws.sts-endpoint-url, the SDK's own AWS_ENDPOINT_URL_STS points STS elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdks_sts_endpoint_variable_is_honoured() {
+    let (simulator, running) = accounts().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.yml");
+    std::fs::write(&file, FIRST).unwrap();
+    let endpoint = running.endpoint_url();
+    let mut command = common::process::command();
+    command
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_ENDPOINT_URL_STS", &endpoint)
+        .args(["--web.listen-address", "127.0.0.1:0", "--config.file", file.to_str().unwrap()])
+        .args(["--aws.endpoint-url", &endpoint, "--collector.interval", "200ms"]);
+    let (_process, addr) = tokio::task::block_in_place(|| {
+        common::process::start_and_read(command, "message=\"serving metrics\" addr=", false)
+    });
+    let url = format!("http://{addr}");
+    let samples = scrape_url_until(&url, "every unit up", |s| {
+        [ACCOUNT, B, C].iter().all(|a| of_unit(s, a, "us-west-2", &["wave"]).get("ads_up") == Some(&1.0))
+    })
+    .await;
+    assert_eq!(value(&samples, "ads_targets"), 3.0);
+    assert_eq!(simulator.requests_of("AssumeRole").len(), 2);
+    assert_eq!(simulator.requests_of("GetCallerIdentity").len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_collect_disjoint_units_that_cover_all() {
     let config = SimulatorConfig { any_role: true, ..SimulatorConfig::default() };
@@ -200,6 +228,7 @@ async fn two_shards_collect_disjoint_units_that_cover_all() {
         let units = accounts_of(&samples);
         assert_eq!(value(&samples, "ads_targets"), units.len() as f64);
         assert!(!units.is_empty(), "each shard has units");
+        promtool_check_metrics(&get(&format!("{url}/metrics")).await.text());
         seen.push(units);
     }
     assert!(seen[0].is_disjoint(&seen[1]), "{seen:?}");

@@ -159,6 +159,25 @@ async fn a_failing_or_hanging_unit_leaves_the_others_untouched() {
     exporter.shutdown().await;
 }
 
+/// --collector.concurrency bounds the collections in flight across units.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collections_in_flight_are_bounded_across_units() {
+    let (simulator, running) = accounts().await;
+    // Every call takes a while, so that collections overlap if they may.
+    simulator.set_fault(Some(FaultPlan::always(Fault::Slow(Duration::from_millis(300)))));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    std::fs::write(&path, TARGETS).unwrap();
+    let mut config = config(&running.endpoint_url());
+    config.targets = Targets::File(path);
+    config.defaults.settings.interval = Duration::from_millis(100);
+    config.collection.concurrency = 2;
+    let exporter = exporter(config).await;
+    until_collected(&exporter, &UNITS, 2.0).await;
+    assert_eq!(simulator.max_in_flight(), 2, "five units, two at a time");
+    exporter.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_that_cannot_be_assumed_fails_its_unit_only_as_credentials() {
     let (simulator, running) = accounts().await;

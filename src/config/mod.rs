@@ -45,9 +45,36 @@ pub struct WebSettings {
     pub telemetry_path: String,
     /// The exporter-toolkit web configuration file (TLS, headers, basic auth).
     pub config_file: Option<PathBuf>,
-    pub limits: crate::web::serve::Limits,
+    pub limits: Limits,
     /// Serve `POST /-/reload`.
     pub enable_lifecycle: bool,
+}
+
+/// Limits that keep the HTTP server ([`crate::web::serve`]) answering when clients misbehave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a client may take for the TLS handshake, and then for each request's headers.
+    pub header_read_timeout: Duration,
+    /// How long a connection may stay without any traffic before it is closed.
+    pub idle_timeout: Duration,
+    /// The largest request head accepted, in bytes (at least 8 KiB); larger ones get 431.
+    pub max_header_bytes: usize,
+    /// How long shutdown waits for in-flight requests before it drops them.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            max_header_bytes: 16 * 1024,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Settings of all collections together.

@@ -149,6 +149,8 @@ pub struct Simulator {
     state: Mutex<State>,
     /// Bumped on every change of a fault, to release requests waiting on a slow one.
     fault_changed: watch::Sender<u64>,
+    /// ADS calls being answered now, and the most at once.
+    in_flight: InFlightCounts,
 }
 
 impl Simulator {
@@ -168,7 +170,12 @@ impl Simulator {
             requests: VecDeque::new(),
             received: 0,
         };
-        Arc::new(Simulator { config, state: Mutex::new(state), fault_changed: watch::Sender::new(0) })
+        Arc::new(Simulator {
+            config,
+            state: Mutex::new(state),
+            fault_changed: watch::Sender::new(0),
+            in_flight: InFlightCounts::default(),
+        })
     }
 
     /// A simulator of a plausible account ([`Population::demo`] with `history` finished exports),
@@ -234,6 +241,11 @@ impl Simulator {
     /// The most recent requests of one operation.
     pub fn requests_of(&self, operation: &str) -> Vec<RecordedRequest> {
         self.state().requests.iter().filter(|r| r.operation == operation).cloned().collect()
+    }
+
+    /// The most ADS calls that were ever being answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.max.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many requests arrived since the simulator started, answered or not yet.
@@ -325,6 +337,7 @@ impl Simulator {
             .caller(&access_key_id, token.as_deref())
             .map_err(|e| ApiError::new(e.status, e.ads_code, e.message))?;
         let body = read_body(request.into_body()).await?;
+        let _in_flight = InFlight::enter(&self.in_flight);
 
         let shape = match self.draw_fault(Some((&caller.account, &region))) {
             Some(fault) => self.inject(fault).await?,
@@ -778,6 +791,31 @@ impl CallerError {
             sts_code: "InvalidClientTokenId",
             message: "The security token included in the request is invalid.".to_owned(),
         }
+    }
+}
+
+/// ADS calls being answered, and the most at once.
+#[derive(Debug, Default)]
+struct InFlightCounts {
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+/// One call being answered, until dropped.
+struct InFlight<'a>(&'a InFlightCounts);
+
+impl<'a> InFlight<'a> {
+    fn enter(counts: &'a InFlightCounts) -> InFlight<'a> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = counts.now.fetch_add(1, SeqCst) + 1;
+        counts.max.fetch_max(now, SeqCst);
+        InFlight(counts)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -24,32 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 
-/// Limits that keep a server answering when clients misbehave.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    /// Connections served at once; further ones wait in the listen backlog.
-    pub max_connections: usize,
-    /// How long a client may take for the TLS handshake, and then for each request's headers.
-    pub header_read_timeout: Duration,
-    /// How long a connection may stay without any traffic before it is closed.
-    pub idle_timeout: Duration,
-    /// The largest request head accepted, in bytes (at least 8 KiB); larger ones get 431.
-    pub max_header_bytes: usize,
-    /// How long shutdown waits for in-flight requests before it drops them.
-    pub drain_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_connections: 512,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(120),
-            max_header_bytes: 16 * 1024,
-            drain_timeout: Duration::from_secs(10),
-        }
-    }
-}
+pub use crate::config::Limits;
 
 /// Serves `handler` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
 /// then drains in-flight requests for at most `limits.drain_timeout`.
