@@ -55,6 +55,57 @@ async fn a_scrape_succeeds_among_idle_connections_and_slow_partial_requests() {
     exporter.shutdown().await;
 }
 
+/// Reads one response (head and a Content-Length body) off a keep-alive connection.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut byte).await.expect("the response arrives");
+        assert!(n > 0, "closed before a whole response: {}", String::from_utf8_lossy(&data));
+        data.extend_from_slice(&byte[..n]);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+    }
+}
+
+/// An idle keep-alive connection lives for the idle timeout, not the header timeout: the second
+/// request, after a pause longer than the header timeout, is served on the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_connections_outlive_the_header_timeout() {
+    let limits = ads_exporter::web::serve::Limits {
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(30),
+        ..ads_exporter::web::serve::Limits::default()
+    };
+    let (exporter, _simulator) = exporter_with(limits).await;
+    let mut stream = TcpStream::connect(exporter.addrs[0]).await.unwrap();
+    for _ in 0..2 {
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+        let answer = read_response(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("ads_up{"), "{answer}");
+        // Three header timeouts of quiet, as between two scrapes.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    // A head that has started has only the header timeout to finish, however long the idle
+    // timeout: the connection closes well before the 30 s.
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: ").await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), read_to_close(&mut stream)).await;
+    assert!(answer.is_ok_and(|a| a.is_empty()), "the slow head was cut off at the header timeout");
+    // So has a new connection that sends nothing.
+    let mut silent = TcpStream::connect(exporter.addrs[0]).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), read_to_close(&mut silent)).await;
+    assert!(answer.is_ok_and(|a| a.is_empty()), "a silent new connection is closed at the header timeout");
+    exporter.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_and_idle_connections_are_closed() {
     let limits = ads_exporter::web::serve::Limits {

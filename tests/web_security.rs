@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ads_exporter::exporter::Exporter;
 use ads_exporter::simulator::{SUCCEEDED, Task};
@@ -292,6 +293,51 @@ fn a_rejected_file_stops_the_binary_with_a_clear_message() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     let last = stderr.lines().last().unwrap();
     assert!(last.contains("invalid --web.config.file") && last.contains("missing.crt"), "{stderr}");
+}
+
+/// Prometheus reuses its TLS connection (and session) from one scrape to the next: a quiet
+/// keep-alive connection lives for the idle timeout, not the header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_connection_is_reused_across_scrapes() {
+    let dir = tempfile::tempdir().unwrap();
+    common::tls::write_certificates(dir.path());
+    let path = dir.path().join("web.yml");
+    std::fs::write(&path, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n").unwrap();
+    let (_simulator, running) = simulator(vec![Task::new("export-1", SUCCEEDED, 1_700_000_000.0)]).await;
+    let mut config = config(&running.endpoint_url());
+    config.web.config_file = Some(path);
+    config.web.limits.header_read_timeout = Duration::from_millis(300);
+    config.web.limits.idle_timeout = Duration::from_secs(30);
+    let exporter = Exporter::start(config).await.unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    for cert in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(&ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(exporter.addrs[0]).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    let connection = tokio::spawn(connection);
+    for scrape in 0..2 {
+        let request = hyper::Request::get("/metrics").header("host", "localhost").body(Empty::<bytes::Bytes>::new());
+        let response = sender.send_request(request.unwrap()).await.unwrap_or_else(|e| panic!("scrape {scrape}: {e}"));
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+        // Three header timeouts of quiet, as between two scrapes.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert!(!connection.is_finished(), "the server kept the connection after scrape {scrape}");
+    }
+    exporter.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,20 @@
 //! concurrent connections, timeouts for the TLS handshake and request headers (slowloris) and
 //! for idle keep-alive connections, a cap on the request head's size, and graceful shutdown. The
 //! exporter's web server and the ADS simulator both run on it.
+//!
+//! The two timeouts are kept apart, as Go's `ReadHeaderTimeout` and `IdleTimeout` are: a
+//! keep-alive connection between requests may stay quiet for the idle timeout (so Prometheus
+//! reuses its connection, and its TLS session, from one scrape to the next), while a client that
+//! has started a request head (or just connected) has only the header timeout to finish it.
+//! hyper's own header timer restarts whenever a connection goes idle, which would close every
+//! keep-alive connection after the header timeout, so the connection's IO enforces both.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -43,7 +51,8 @@ pub async fn serve<H, Fut, B>(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // Enforced by `Deadlines`: hyper's restarts on an idle keep-alive connection.
+        .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes.max(8192));
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
@@ -71,6 +80,7 @@ pub async fn serve<H, Fut, B>(
             handler: handler.clone(),
             watcher: graceful.watcher(),
             idle_timeout: limits.idle_timeout,
+            header_timeout: limits.header_read_timeout,
         };
         let tls = tls.clone();
         let handshake_timeout = limits.header_read_timeout;
@@ -98,6 +108,7 @@ struct Connection<H> {
     handler: H,
     watcher: Watcher,
     idle_timeout: Duration,
+    header_timeout: Duration,
 }
 
 impl<H> Connection<H> {
@@ -110,50 +121,94 @@ impl<H> Connection<H> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let handler = self.handler;
+        let phase = Arc::new(AtomicU8::new(READING_HEAD));
+        let in_service = phase.clone();
         let service = service_fn(move |request| {
+            // The head is complete: no header deadline until the next request starts.
+            in_service.store(BUSY, Ordering::SeqCst);
             let response = handler(request);
-            async move { Ok::<_, Infallible>(response.await) }
+            let phase = in_service.clone();
+            async move {
+                let response = response.await;
+                phase.store(IDLE, Ordering::SeqCst);
+                Ok::<_, Infallible>(response)
+            }
         });
-        let io = TokioIo::new(IdleTimeout::new(io, self.idle_timeout));
+        let io = TokioIo::new(Deadlines::new(io, self.idle_timeout, self.header_timeout, phase));
         // Errors here are the client's (reset, timed out, malformed request): nothing to do.
         let _ = self.watcher.watch(self.builder.serve_connection(io, service)).await;
     }
 }
 
-/// Closes a connection on which nothing was read or written for a while: an idle keep-alive
-/// connection, or a client that stopped reading its response.
-struct IdleTimeout<I> {
+/// Where a connection is: waiting for (or reading) a request head, serving one, or idle between
+/// two requests.
+const READING_HEAD: u8 = 0;
+const BUSY: u8 = 1;
+const IDLE: u8 = 2;
+
+/// The connection's deadlines, enforced on its IO: closed after `idle` without any traffic (an
+/// idle keep-alive connection, or a client that stopped reading its response), and after
+/// `header` once a request head has started (the first byte after idling, or the connection's
+/// start) until the request is handed to the service.
+struct Deadlines<I> {
     inner: I,
-    timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
+    idle: Duration,
+    header: Duration,
+    phase: Arc<AtomicU8>,
+    idle_deadline: Pin<Box<Sleep>>,
+    /// Armed while a head is being read.
+    header_deadline: Option<Pin<Box<Sleep>>>,
 }
 
-impl<I> IdleTimeout<I> {
-    fn new(inner: I, timeout: Duration) -> IdleTimeout<I> {
-        IdleTimeout { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+impl<I> Deadlines<I> {
+    fn new(inner: I, idle: Duration, header: Duration, phase: Arc<AtomicU8>) -> Deadlines<I> {
+        Deadlines {
+            inner,
+            idle,
+            header,
+            phase,
+            idle_deadline: Box::pin(tokio::time::sleep(idle)),
+            header_deadline: Some(Box::pin(tokio::time::sleep(header))),
+        }
     }
 
     fn activity(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+        self.idle_deadline.as_mut().reset(Instant::now() + self.idle);
     }
 
-    /// After the inner stream said Pending: an error if the deadline has passed.
+    /// After bytes were read: an idle connection starts a new head.
+    fn read_some(&mut self) {
+        self.activity();
+        if self.phase.compare_exchange(IDLE, READING_HEAD, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            self.header_deadline = Some(Box::pin(tokio::time::sleep(self.header)));
+        }
+    }
+
+    /// After the inner stream said Pending: an error if a deadline has passed.
     fn check(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        match self.deadline.as_mut().poll(cx) {
+        if self.phase.load(Ordering::SeqCst) != READING_HEAD {
+            self.header_deadline = None;
+        }
+        if let Some(deadline) = &mut self.header_deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "request head not received in time"));
+        }
+        match self.idle_deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "connection idle for too long")),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for IdleTimeout<I> {
+impl<I: AsyncRead + Unpin> AsyncRead for Deadlines<I> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
-                    this.activity();
+                    this.read_some();
                 }
                 Poll::Ready(result)
             }
@@ -162,7 +217,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for IdleTimeout<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<I> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for Deadlines<I> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_write(cx, buf) {
