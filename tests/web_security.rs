@@ -295,6 +295,53 @@ fn a_rejected_file_stops_the_binary_with_a_clear_message() {
     assert!(last.contains("invalid --web.config.file") && last.contains("missing.crt"), "{stderr}");
 }
 
+/// A flood of distinct wrong passwords over hundreds of connections does not delay the real
+/// scrape: its success stays cached, and past a few waiting checks the flood is answered 429 at
+/// once instead of queueing for bcrypt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_wrong_passwords_does_not_hold_up_the_real_scrape() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("scrape-secret", 10).unwrap();
+    let path = dir.path().join("web.yml");
+    std::fs::write(&path, format!("basic_auth_users:\n  prometheus: {hash}\n")).unwrap();
+    let (_simulator, running) = simulator(vec![Task::new("export-1", SUCCEEDED, 1_700_000_000.0)]).await;
+    let exporter = start(&path, &running.endpoint_url()).await.unwrap();
+    let url = exporter.url("/metrics");
+    let basic = |password: &str| {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("prometheus:{password}")))
+    };
+    let good = basic("scrape-secret");
+    assert_eq!(request(hyper::Method::GET, &url, &[("authorization", &good)]).await.status, 200);
+
+    let finished = Arc::new(AtomicUsize::new(0));
+    let busy = Arc::new(AtomicUsize::new(0));
+    let mut flood = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let (url, auth, finished, busy) = (url.clone(), basic(&format!("wrong-{i}")), finished.clone(), busy.clone());
+        flood.spawn(async move {
+            let status = request(hyper::Method::GET, &url, &[("authorization", &auth)]).await.status;
+            if status == 429 {
+                busy.fetch_add(1, Ordering::SeqCst);
+            }
+            finished.fetch_add(1, Ordering::SeqCst);
+            status
+        });
+    }
+    wait_for("the flood to fill the queue", || async { (busy.load(Ordering::SeqCst) > 0).then_some(()) }).await;
+    let scrape = request(hyper::Method::GET, &url, &[("authorization", &good)]).await;
+    let done = finished.load(Ordering::SeqCst);
+    assert_eq!(scrape.status, 200);
+    assert!(scrape.text().contains("ads_up{"));
+    assert!(done < 300, "the real scrape completed while the flood was in flight ({done} of 300 answered)");
+    let statuses = flood.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    let too_many = statuses.iter().filter(|s| **s == 429).count();
+    assert!(too_many > 0 && statuses.iter().any(|s| *s == 401), "{too_many} answered 429");
+    exporter.shutdown().await;
+}
+
 /// Prometheus reuses its TLS connection (and session) from one scrape to the next: a quiet
 /// keep-alive connection lives for the idle timeout, not the header timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

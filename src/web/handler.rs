@@ -15,7 +15,7 @@ use prometheus::Registry;
 
 use crate::clock::unix_now;
 use crate::supervisor::Supervisor;
-use crate::web::auth::BasicAuth;
+use crate::web::auth::{BasicAuth, Verdict};
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -63,14 +63,23 @@ impl Web {
     }
 
     async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        if let Some(auth) = &self.auth
-            && !auth.authorized(request.headers().get(header::AUTHORIZATION)).await
-        {
-            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ads_exporter\""));
-            return response;
+        if let Some(auth) = &self.auth {
+            match auth.check(request.headers().get(header::AUTHORIZATION)).await {
+                Verdict::Allowed => {}
+                Verdict::Denied => {
+                    let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ads_exporter\""));
+                    return response;
+                }
+                Verdict::Busy => {
+                    let mut response =
+                        text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests: too many password checks at once\n");
+                    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return response;
+                }
+            }
         }
         let Some(route) = self.route(request.uri().path()) else {
             return text(StatusCode::NOT_FOUND, "Not Found\n");
