@@ -249,3 +249,54 @@ async fn sigterm_stops_a_collection_that_hangs() {
     assert!(status.success(), "{status:?}");
     assert!(!setup.exporter.lines_with("shutting down").is_empty());
 }
+
+/// The commonest first deployment mistake: no credentials at all (a wrong IRSA annotation, a pod
+/// without a role). It is `credentials` everywhere, counts no request, and the log says in one
+/// line which providers were tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_credential_chain_is_a_credentials_failure() {
+    let (simulator, server) = simulator(tasks()).await;
+    let endpoint = server.endpoint_url();
+    let mut command = common::process::command();
+    for variable in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        command.env_remove(variable);
+    }
+    command.args(["--web.listen-address", "127.0.0.1:0", "--aws.region", "us-west-2", "--collector.interval", "100ms"]);
+    command.args(["--aws.endpoint-url", &endpoint, "--aws.sts-endpoint-url", &endpoint]);
+    let (exporter, addr) = tokio::task::block_in_place(|| {
+        common::process::start_and_read(command, "message=\"serving metrics\" addr=", false)
+    });
+    let url = format!("http://{addr}");
+    let samples = wait_for("three failed collections", || async {
+        let samples = parse_single(&get(&format!("{url}/metrics")).await.text());
+        (samples.get("ads_collection_failures_total") >= Some(&3.0)).then_some(samples)
+    })
+    .await;
+    let series = "ads_api_errors_total{operation=\"GetCallerIdentity\",code=\"credentials\"}";
+    assert!(value(&samples, series) >= 3.0, "{samples:?}");
+    assert_eq!(value(&samples, "ads_api_requests_total{operation=\"GetCallerIdentity\"}"), 0.0, "no request was sent");
+    assert_eq!(value(&samples, "ads_api_requests_total{operation=\"DescribeExportTasks\"}"), 0.0);
+    assert!(
+        samples
+            .iter()
+            .filter(|(k, _)| k.contains("code=\"unknown\"") || k.contains("code=\"dispatch\""))
+            .all(|(_, v)| *v == 0.0)
+    );
+    assert_eq!(simulator.received(), 0, "nothing reached AWS");
+    let warnings = exporter.lines_with("collection failed");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    let line = &warnings[0];
+    assert!(line.contains("code=credentials") && line.contains("operation=GetCallerIdentity"), "{line}");
+    assert!(line.contains("Environment, Profile, WebIdentityToken, EcsContainer, Ec2InstanceMetadata"), "{line}");
+    assert!(line.len() < 500 && !line.contains('{'), "one readable line, no Debug dump: {line}");
+    let landing = get(&format!("{url}/")).await.text();
+    assert!(landing.contains("credentials: no credentials: the chain found none"), "{landing}");
+}
