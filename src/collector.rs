@@ -45,6 +45,36 @@ struct Outcome {
     result: Result<Aggregate, CollectionError>,
 }
 
+/// Refuses pages that would never end. The SDK's paginator stops silently on a repeated token,
+/// which would publish a partial count as if it were whole.
+pub struct PageGuard {
+    operation: &'static str,
+    tokens: HashSet<String>,
+    pages: u64,
+    max_pages: u64,
+}
+
+impl PageGuard {
+    pub fn new(operation: &'static str, max_pages: u64) -> PageGuard {
+        PageGuard { operation, tokens: HashSet::new(), pages: 0, max_pages }
+    }
+
+    /// One more page, with its `nextToken`: an error when the token came before, or when there
+    /// are more pages than any account has.
+    pub fn page(&mut self, next_token: Option<&str>) -> Result<(), CollectionError> {
+        self.pages += 1;
+        let Some(token) = next_token.filter(|t| !t.is_empty()) else { return Ok(()) };
+        let (code, detail) = if !self.tokens.insert(token.to_owned()) {
+            (ErrorCode::RepeatedToken, format!("AWS sent the nextToken {token:?} twice; the pages would never end"))
+        } else if self.pages >= self.max_pages {
+            (ErrorCode::TooManyPages, format!("more than {} pages; the pages would never end", self.max_pages))
+        } else {
+            return Ok(());
+        };
+        Err(CollectionError::Pagination { operation: self.operation, code, detail })
+    }
+}
+
 /// Runs one unit's collections.
 pub struct Collector {
     pub unit: Arc<Unit>,
@@ -252,26 +282,16 @@ impl Collector {
         let mut aggregate = Aggregate::default();
         // The SDK's paginator stops silently on a repeated token, which would publish a partial
         // count as if it were whole: refuse it instead.
-        let mut tokens = HashSet::new();
+        let mut guard = PageGuard::new(OPERATION, MAX_PAGES);
         while let Some(page) = pages.next().await {
             let page = page.map_err(|error| collection_error(OPERATION, &error))?;
             if let Err(detail) = aggregate.add_page(page.exports_info()) {
                 self.unit.api.error(OPERATION, &ErrorCode::Response);
                 return Err(CollectionError::Invalid { operation: OPERATION, detail });
             }
-            if let Some(token) = page.next_token().filter(|t| !t.is_empty()) {
-                let (code, detail) = if !tokens.insert(token.to_owned()) {
-                    (
-                        ErrorCode::RepeatedToken,
-                        format!("AWS sent the nextToken {token:?} twice; the pages would never end"),
-                    )
-                } else if aggregate.pages >= MAX_PAGES {
-                    (ErrorCode::TooManyPages, format!("more than {MAX_PAGES} pages; the pages would never end"))
-                } else {
-                    continue;
-                };
-                self.unit.api.error(OPERATION, &code);
-                return Err(CollectionError::Pagination { operation: OPERATION, code, detail });
+            if let Err(error) = guard.page(page.next_token()) {
+                self.unit.api.error(OPERATION, &error.code());
+                return Err(error);
             }
         }
         Ok(aggregate)
@@ -281,6 +301,22 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_that_never_end_are_refused_with_their_own_codes() {
+        let mut guard = PageGuard::new(OPERATION, 3);
+        assert_eq!(guard.page(Some("a")), Ok(()));
+        assert_eq!(guard.page(Some("b")), Ok(()));
+        let error = guard.page(Some("c")).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::TooManyPages);
+        assert!(error.to_string().contains("more than 3 pages"), "{error}");
+
+        let mut guard = PageGuard::new(OPERATION, 100);
+        assert_eq!(guard.page(Some("a")), Ok(()));
+        assert_eq!(guard.page(Some("")), Ok(()), "an empty token ends the pages");
+        assert_eq!(guard.page(Some("a")).unwrap_err().code(), ErrorCode::RepeatedToken);
+        assert_eq!(PageGuard::new(OPERATION, 1).page(None), Ok(()), "the last page");
+    }
 
     #[test]
     fn backoff_grows_with_jitter_up_to_the_cap() {

@@ -87,6 +87,11 @@ async fn every_task_gauge_has_its_exact_value() {
     let failed = format!("ads_export_tasks{{{}}}", unit(ACCOUNT, "us-west-2", &[("status", "FAILED")]));
     assert_eq!(value(&all, &failed), 246.0);
     assert_eq!(value(&all, "ads_targets"), 1.0);
+    // The error codes the alerts select start at 0, so increase() sees their first error.
+    for code in ["ThrottlingException", "AuthorizationErrorException", "AccessDeniedException", "credentials"] {
+        let series = format!("ads_api_errors_total{{operation=\"DescribeExportTasks\",code=\"{code}\"}}");
+        assert_eq!(value(&samples, &series), 0.0, "{code}");
+    }
     // The account came from STS, once.
     assert_eq!(simulator.requests_of("GetCallerIdentity").len(), 1);
     assert_eq!(value(&samples, "ads_api_requests_total{operation=\"GetCallerIdentity\"}"), 1.0);

@@ -223,6 +223,32 @@ async fn an_unknown_status_value_is_exported_raw() {
     promtool_check_metrics(&text);
 }
 
+/// A broken endpoint sending many distinct statuses creates at most 20 series beyond the known
+/// three; the rest is counted in a gauge of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_twenty_unknown_statuses_get_series_of_their_own() {
+    let setup = Setup::start_with(&[], |simulator| {
+        simulator.with_population(|p| {
+            for i in 0..30 {
+                p.push(Task::new(format!("export-odd-{i}"), &format!("ODD_{i:02}"), 1_700_000_600.0 + f64::from(i)));
+            }
+        });
+    })
+    .await;
+    let (text, samples) = setup.scrape_until("a collection", |s| s.get("ads_up") == Some(&1.0)).await;
+    let odd: Vec<_> = samples.keys().filter(|k| k.starts_with("ads_export_tasks{status=\"ODD_")).collect();
+    assert_eq!(odd.len(), 20, "{odd:?}");
+    assert!(
+        samples.contains_key("ads_export_tasks{status=\"ODD_19\"}")
+            && !samples.contains_key("ads_export_tasks{status=\"ODD_20\"}")
+    );
+    assert_eq!(value(&samples, "ads_export_tasks_other_statuses_omitted"), 10.0);
+    assert_eq!(value(&samples, "ads_export_tasks{status=\"SUCCEEDED\"}"), 126.0);
+    let series = samples.keys().filter(|k| k.starts_with("ads_export_task")).count();
+    assert!(series < 23 * 5 + 3, "{series} task series");
+    promtool_check_metrics(&text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_far_larger_than_asked_for_is_counted_whole() {
     let setup = Setup::start_with(&[("--collector.page-size", "10")], |simulator| {
