@@ -33,7 +33,7 @@ pub struct Cli {
     /// static labels; re-read on SIGHUP and POST /-/reload. Without it, the flags define one
     /// target.
     #[arg(long = "config.file", env = "ADS_EXPORTER_CONFIG_FILE", value_name = "FILE", help_heading = "Targets",
-          conflicts_with_all = ["profile", "export_ids", "agent_ids"])]
+          conflicts_with_all = ["profile", "account_id", "export_ids", "agent_ids"])]
     pub targets_file: Option<PathBuf>,
     #[command(flatten)]
     pub web: WebArgs,
@@ -95,16 +95,16 @@ pub struct CollectorArgs {
     /// Time between the starts of two collections of a unit (e.g. 90s, 5m); default 60s, or 5s
     /// in demo mode.
     #[arg(long = "collector.interval", env = "ADS_EXPORTER_COLLECTOR_INTERVAL", value_name = "DURATION",
-          value_parser = parse_positive_duration)]
+          value_parser = crate::target::file::positive_duration)]
     pub interval: Option<Duration>,
     /// A collection that takes longer is abandoned and counted as failed.
     #[arg(long = "collector.timeout", env = "ADS_EXPORTER_COLLECTOR_TIMEOUT", value_name = "DURATION",
-          default_value = "45s", value_parser = parse_positive_duration)]
+          default_value = "45s", value_parser = crate::target::file::positive_duration)]
     pub timeout: Duration,
     /// After repeated failures, collections back off (with jitter) up to this much longer than
     /// the interval.
     #[arg(long = "collector.max-backoff", env = "ADS_EXPORTER_COLLECTOR_MAX_BACKOFF", value_name = "DURATION",
-          default_value = "5m", value_parser = parse_duration)]
+          default_value = "5m", value_parser = parse_backoff)]
     pub max_backoff: Duration,
     /// Collections in flight at once, across all units.
     #[arg(long = "collector.concurrency", env = "ADS_EXPORTER_COLLECTOR_CONCURRENCY", value_name = "N",
@@ -146,6 +146,10 @@ pub struct AwsArgs {
     /// Profile of the shared AWS config and credentials files (default: AWS_PROFILE, then `default`).
     #[arg(long = "aws.profile", env = "ADS_EXPORTER_AWS_PROFILE", value_name = "NAME", value_parser = parse_non_empty)]
     pub profile: Option<String>,
+    /// The account the credentials belong to, for the aws_account_id label: set it where STS
+    /// cannot be reached, else it comes from STS GetCallerIdentity.
+    #[arg(long = "aws.account-id", env = "ADS_EXPORTER_AWS_ACCOUNT_ID", value_name = "ID", value_parser = parse_account_id)]
+    pub account_id: Option<String>,
     /// Send ADS calls to this endpoint instead of AWS's (http or https URL).
     #[arg(long = "aws.endpoint-url", env = "ADS_EXPORTER_AWS_ENDPOINT_URL", value_name = "URL", value_parser = parse_endpoint_url)]
     pub endpoint_url: Option<Url>,
@@ -233,6 +237,15 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|e| format!("'{value}' is not a duration like 90s or 5m: {e}"))
 }
 
+/// The longest backoff: zero to 24 h.
+fn parse_backoff(value: &str) -> Result<Duration, String> {
+    let duration = parse_duration(value)?;
+    if duration > crate::target::file::MAX_DURATION {
+        return Err(format!("'{value}' is longer than 24h"));
+    }
+    Ok(duration)
+}
+
 /// A human duration greater than zero.
 pub fn parse_positive_duration(value: &str) -> Result<Duration, String> {
     let duration = parse_duration(value)?;
@@ -255,6 +268,15 @@ pub fn parse_log_level(value: &str) -> Result<String, String> {
         .parse(value)
         .map(|_| value.to_owned())
         .map_err(|e| format!("'{value}' is not a level or filter: {e}"))
+}
+
+fn parse_account_id(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("'{value}' is not a 12-digit AWS account id"))
+    }
 }
 
 fn parse_region(value: &str) -> Result<String, String> {
@@ -298,7 +320,11 @@ impl Cli {
             Some(path) => Targets::File(path.clone()),
             None => Targets::Flags(Box::new(TargetSpec {
                 origin: "the command-line flags".to_owned(),
-                identity: Identity { profile: self.aws.profile.clone(), ..Identity::default() },
+                identity: Identity {
+                    profile: self.aws.profile.clone(),
+                    account_id: self.aws.account_id.clone(),
+                    ..Identity::default()
+                },
                 regions: defaults.regions.clone(),
                 labels: Default::default(),
                 settings: defaults.settings.clone(),
@@ -396,6 +422,7 @@ mod tests {
             "--filter.export-id=e1,e2",
             "--aws.region=eu-west-1",
             "--aws.profile=p",
+            "--aws.account-id=012345678901",
         ])
         .unwrap();
         let config = cli.config().unwrap();
@@ -407,6 +434,7 @@ mod tests {
         assert_eq!(target.filters.export_ids, ["e1", "e2"]);
         assert_eq!(target.regions, ["eu-west-1"]);
         assert_eq!(target.identity.profile.as_deref(), Some("p"));
+        assert_eq!(target.identity.known_account(), Some("012345678901"));
     }
 
     #[test]
@@ -435,6 +463,9 @@ mod tests {
     fn bad_values_name_their_flag_on_one_line() {
         for (args, flag) in [
             (&["--collector.interval", "0s"][..], "--collector.interval"),
+            (&["--collector.interval", "1ns"], "--collector.interval"),
+            (&["--collector.timeout", "30d"], "--collector.timeout"),
+            (&["--collector.max-backoff", "30d"], "--collector.max-backoff"),
             (&["--collector.page-size", "0"], "--collector.page-size"),
             (&["--collector.page-size", "101"], "--collector.page-size"),
             (&["--collector.concurrency", "0"], "--collector.concurrency"),
@@ -443,6 +474,8 @@ mod tests {
             (&["--aws.endpoint-url", "ftp://x"], "--aws.endpoint-url"),
             (&["--aws.sts-endpoint-url", "not a url"], "--aws.sts-endpoint-url"),
             (&["--aws.region", "us-west2"], "--aws.region"),
+            (&["--aws.account-id", "12345"], "--aws.account-id"),
+            (&["--config.file", "t.yml", "--aws.account-id", "123456789012"], "--config.file"),
             (&["--log.level", "loud=="], "--log.level"),
             (&["--web.telemetry-path", "metrics"], "--web.telemetry-path"),
             (&["--config.file", "t.yml", "--filter.agent-id", "a"], "--config.file"),

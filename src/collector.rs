@@ -17,7 +17,7 @@ use crate::aws::errors::collection_error;
 use crate::aws::{CallerAccounts, UnitClients};
 use crate::clock::unix_now;
 use crate::error::{CollectionError, ErrorCode};
-use crate::target::{Claims, Published, TargetId, Unit};
+use crate::target::{Claims, Holder, Published, TargetId, Unit};
 
 /// The operation the collector pages.
 pub const OPERATION: &str = "DescribeExportTasks";
@@ -38,11 +38,63 @@ pub fn backoff(interval: Duration, max: Duration, failures: u32, jitter: f64) ->
     Duration::from_secs_f64(full * (0.5 + jitter.clamp(0.0, 1.0) / 2.0))
 }
 
-/// What one collection found.
-struct Outcome {
-    /// The account, if this collection learnt it.
-    account_id: Option<String>,
-    result: Result<Aggregate, CollectionError>,
+/// What one collection came to.
+enum Step {
+    /// The unit resolved to the account and region another unit collects: it published nothing.
+    Refused { account_id: String, holder: Holder },
+    Collected {
+        /// The account, if known by now.
+        account_id: Option<String>,
+        /// Why STS could not say whose the base credentials are (the data was collected anyway).
+        identity_error: Option<CollectionError>,
+        result: Result<Aggregate, CollectionError>,
+    },
+}
+
+/// The bounds on collections in flight: healthy units and failing ones wait in pools of their
+/// own, so that units that fail or hang cannot hold up the others beyond their first failure.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    healthy: Arc<Semaphore>,
+    failing: Arc<Semaphore>,
+}
+
+impl Pools {
+    /// `concurrency` collections at once in each pool.
+    pub fn new(concurrency: usize) -> Pools {
+        Pools {
+            healthy: Arc::new(Semaphore::new(concurrency.max(1))),
+            failing: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+}
+
+/// The account of a unit's base credentials, from STS `GetCallerIdentity`, asked once per
+/// profile (the units of a profile that ask together wait for one answer).
+pub async fn caller_account(
+    unit: &Unit,
+    clients: &UnitClients,
+    accounts: &CallerAccounts,
+) -> Result<String, CollectionError> {
+    let Some(sts) = &clients.sts else {
+        return Err(CollectionError::Invalid { operation: IDENTITY_OPERATION, detail: "no STS client".to_owned() });
+    };
+    let ask = || async {
+        let identity = sts.get_caller_identity().send().await.map_err(|e| collection_error(IDENTITY_OPERATION, &e))?;
+        match identity.account() {
+            Some(account) if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(account.to_owned())
+            }
+            other => {
+                unit.api.error(IDENTITY_OPERATION, &ErrorCode::Response);
+                Err(CollectionError::Invalid {
+                    operation: IDENTITY_OPERATION,
+                    detail: format!("the answer has no 12-digit account id: {other:?}"),
+                })
+            }
+        }
+    };
+    accounts.get_or_ask(unit.spec.identity.profile.as_deref(), ask).await
 }
 
 /// Refuses pages that would never end. The SDK's paginator stops silently on a repeated token,
@@ -80,8 +132,7 @@ pub struct Collector {
     pub unit: Arc<Unit>,
     pub clients: UnitClients,
     pub max_backoff: Duration,
-    /// Shared by all units: collections in flight at once.
-    pub permits: Arc<Semaphore>,
+    pub pools: Pools,
     pub claims: Arc<Claims>,
     /// The accounts of base credentials, shared by the units of a profile.
     pub accounts: Arc<CallerAccounts>,
@@ -107,52 +158,63 @@ impl Collector {
         let mut next = tokio::time::Instant::now() + first_delay;
         let mut failures_in_a_row = 0u32;
         let mut last_code: Option<ErrorCode> = None;
+        let mut identity_code: Option<ErrorCode> = None;
         let mut refused_logged = false;
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = tokio::time::sleep_until(next) => {}
             }
+            let pool = if failures_in_a_row > 0 { &self.pools.failing } else { &self.pools.healthy };
             let permit = tokio::select! {
                 () = cancel.cancelled() => break,
-                permit = self.permits.clone().acquire_owned() => permit,
+                permit = pool.clone().acquire_owned() => permit,
             };
             let started = tokio::time::Instant::now();
             let clock = Instant::now();
-            let known = self.unit.published().account_id.clone();
-            let outcome = tokio::select! {
+            let step = tokio::select! {
                 () = cancel.cancelled() => break,
-                outcome = self.collect(known.clone()) => outcome,
+                step = self.collect() => step,
             };
             drop(permit);
             let duration = clock.elapsed().as_secs_f64();
             let previous = arc_swap::Guard::into_inner(self.unit.published());
-            let account_id = outcome.account_id.or(known);
-
-            // Two units must not publish the same account and region.
-            if let Some(account_id) = &account_id {
-                let target = TargetId { account_id: account_id.clone(), region: spec.region.clone() };
-                if let Err(holder) = self.claims.claim(&target, &self.unit) {
+            let (account_id, identity_error, result) = match step {
+                Step::Refused { account_id, holder } => {
                     if !refused_logged {
-                        tracing::error!(%unit, target = %self.unit.origin, other = %holder.description,
-                            "refusing a unit: {unit} ({}) resolves to {target}, which {} already collects; remove one of them",
-                            self.unit.origin, holder.description);
+                        let origin = self.unit.origin();
+                        tracing::error!(%unit, target = %origin, other = %holder.description,
+                            "refusing a unit: {unit} ({origin}) collects account {account_id} in {}, which {} already collects; remove one of them",
+                            spec.region, holder.description);
                         refused_logged = true;
                     }
                     self.unit.publish(Published {
-                        account_id: Some(account_id.clone()),
+                        account_id: Some(account_id),
                         refused: Some(format!("the same account and region as {}", holder.origin)),
                         collections: previous.collections,
                         ..Published::default()
                     });
-                    // The other may go away on a reload: try again an interval later.
+                    // The other may go away on a reload: look again an interval later.
                     next = started + spec.settings.interval;
                     continue;
                 }
-            }
+                Step::Collected { account_id, identity_error, result } => (account_id, identity_error, result),
+            };
             refused_logged = false;
 
-            match &outcome.result {
+            match (&identity_error, &identity_code) {
+                (Some(error), known) if known.as_ref() != Some(&error.code()) => {
+                    tracing::warn!(%unit, code = %error.code(), operation = error.operation().unwrap_or(""),
+                        request_id = error.request_id(), error = %error,
+                        "cannot learn the account of the unit from STS; its series carry aws_account_id=\"\" until STS answers");
+                }
+                (None, Some(_)) if account_id.is_some() => {
+                    tracing::info!(%unit, account = account_id.as_deref().unwrap_or(""), "learnt the account of the unit");
+                }
+                _ => {}
+            }
+            identity_code = identity_error.as_ref().map(CollectionError::code);
+            match &result {
                 Ok(aggregate) if failures_in_a_row > 0 => {
                     tracing::info!(%unit, failures = failures_in_a_row, tasks = aggregate.total(), "collection recovered");
                 }
@@ -177,14 +239,15 @@ impl Collector {
                     tracing::debug!(%unit, detail = %error.detail(), "the failure in full");
                 }
             }
-            (failures_in_a_row, last_code) = match &outcome.result {
+            (failures_in_a_row, last_code) = match &result {
                 Ok(_) => (0, None),
                 Err(error) => (failures_in_a_row.saturating_add(1), Some(error.code())),
             };
             let settings = &spec.settings;
             let extra = backoff(settings.interval, self.max_backoff, failures_in_a_row, rand::random());
+            let identity_error = identity_error.map(|e| e.code());
             // One store: the data, ads_up, the counts and the backoff change together.
-            let published = match outcome.result {
+            let published = match result {
                 Ok(aggregate) => Published {
                     account_id,
                     last_good: Some(Arc::new(aggregate)),
@@ -194,6 +257,7 @@ impl Collector {
                     failures: previous.failures,
                     duration,
                     backoff: extra.as_secs_f64(),
+                    identity_error,
                     refused: None,
                 },
                 Err(error) => Published {
@@ -203,6 +267,7 @@ impl Collector {
                     failures: previous.failures + 1,
                     duration,
                     backoff: extra.as_secs_f64(),
+                    identity_error,
                     refused: None,
                     ..(*previous).clone()
                 },
@@ -213,46 +278,37 @@ impl Collector {
         tracing::debug!(%unit, "collector stopped");
     }
 
-    /// One collection within the unit's timeout: the account first, if it is not known yet.
-    async fn collect(&self, account_id: Option<String>) -> Outcome {
+    /// One collection within the unit's timeout: the account first, if it is not known yet (at
+    /// most half the timeout: without it the data is still collected, labelled with an empty
+    /// account), then the claim on the account and region, then the pages.
+    async fn collect(&self) -> Step {
         let timeout = self.unit.spec.settings.timeout;
-        let mut learnt = None;
-        let work = async {
-            if account_id.is_none() {
-                learnt = Some(self.caller_account().await?);
-            }
-            self.export_tasks().await
+        let started = tokio::time::Instant::now();
+        let (account_id, identity_error) = match self.unit.published().account_id.clone() {
+            Some(account_id) => (Some(account_id), None),
+            None => match tokio::time::timeout_at(started + timeout / 2, self.caller_account()).await {
+                Ok(Ok(account_id)) => (Some(account_id), None),
+                Ok(Err(error)) => (None, Some(error)),
+                Err(_elapsed) => (None, Some(CollectionError::Timeout(timeout / 2))),
+            },
         };
-        let result = match tokio::time::timeout(timeout, work).await {
+        if let Some(account_id) = &account_id {
+            let target = TargetId { account_id: account_id.clone(), region: self.unit.spec.region.clone() };
+            if let Err(holder) = self.claims.claim(&target, &self.unit) {
+                return Step::Refused { account_id: account_id.clone(), holder };
+            }
+        }
+        let result = match tokio::time::timeout_at(started + timeout, self.export_tasks()).await {
             Ok(result) => result,
             Err(_elapsed) => Err(CollectionError::Timeout(timeout)),
         };
-        Outcome { account_id: learnt, result }
+        Step::Collected { account_id, identity_error, result }
     }
 
     /// The account of the unit's base credentials, from STS `GetCallerIdentity`, asked once per
     /// profile.
     async fn caller_account(&self) -> Result<String, CollectionError> {
-        let Some(sts) = &self.clients.sts else {
-            return Err(CollectionError::Invalid { operation: IDENTITY_OPERATION, detail: "no STS client".to_owned() });
-        };
-        let ask = || async {
-            let identity =
-                sts.get_caller_identity().send().await.map_err(|e| collection_error(IDENTITY_OPERATION, &e))?;
-            match identity.account() {
-                Some(account) if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
-                    Ok(account.to_owned())
-                }
-                other => {
-                    self.unit.api.error(IDENTITY_OPERATION, &ErrorCode::Response);
-                    Err(CollectionError::Invalid {
-                        operation: IDENTITY_OPERATION,
-                        detail: format!("the answer has no 12-digit account id: {other:?}"),
-                    })
-                }
-            }
-        };
-        self.accounts.get_or_ask(self.unit.spec.identity.profile.as_deref(), ask).await
+        caller_account(&self.unit, &self.clients, &self.accounts).await
     }
 
     /// Pages through every export task the filters select.

@@ -53,21 +53,22 @@ fn main() -> ExitCode {
 async fn run(cli: &Cli) -> Result<(), String> {
     let config = cli.config()?;
     ads_exporter::logging::init(&config.log).map_err(|e| e.to_string())?;
+    // Before anything slow: a signal during start-up waits for it instead of killing the process.
+    let (mut shutdown, mut hangups) = ads_exporter::signals::listen();
     let exporter = Exporter::start(config).await.map_err(|e| e.to_string())?;
     for addr in &exporter.addrs {
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "serving metrics");
     }
-    let shutdown = ads_exporter::signals::shutdown();
-    tokio::pin!(shutdown);
-    let mut hangups = ads_exporter::signals::Hangups::new();
     loop {
         tokio::select! {
-            () = &mut shutdown => break,
+            () = shutdown.wait() => break,
             () = hangups.next() => {
                 if exporter.supervisor.reloadable() {
                     tracing::info!("SIGHUP: reloading the targets file");
-                    // Success and failure are both logged, and in the reload metrics.
-                    let _ = exporter.reload().await;
+                    // Reloads apply one at a time; SIGTERM need not wait for one. Success and
+                    // failure are both logged, and in the reload metrics.
+                    let supervisor = exporter.supervisor.clone();
+                    tokio::spawn(async move { supervisor.reload().await });
                 } else {
                     tracing::info!("SIGHUP: nothing to reload: the targets come from the flags, not --config.file");
                 }

@@ -1,60 +1,78 @@
 //! The signals the exporter answers: SIGINT and SIGTERM stop it, SIGHUP reloads the targets
-//! file.
+//! file. Listening starts when [`listen`] is called (before anything slow, so that a
+//! signal during start-up is not the default action), and signals that arrive before they are
+//! awaited are kept.
 
-/// SIGHUP, as a stream of wake-ups (never, where it cannot be listened for).
-pub struct Hangups {
+#[cfg(unix)]
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// SIGINT and SIGTERM.
+pub struct Shutdown {
     #[cfg(unix)]
-    signal: Option<tokio::signal::unix::Signal>,
+    terminate: Option<Signal>,
+    #[cfg(unix)]
+    interrupt: Option<Signal>,
 }
 
-impl Default for Hangups {
-    fn default() -> Self {
-        Hangups::new()
+/// SIGHUP.
+pub struct Hangups {
+    #[cfg(unix)]
+    hangup: Option<Signal>,
+}
+
+#[cfg(unix)]
+fn listen_for(kind: SignalKind, name: &str) -> Option<Signal> {
+    signal(kind).map_err(|error| tracing::warn!(%error, "cannot listen for {name}")).ok()
+}
+
+#[cfg(unix)]
+async fn next(signal: &mut Option<Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Starts listening for the signals. Must run inside the tokio runtime.
+pub fn listen() -> (Shutdown, Hangups) {
+    #[cfg(unix)]
+    {
+        let shutdown = Shutdown {
+            terminate: listen_for(SignalKind::terminate(), "SIGTERM"),
+            interrupt: listen_for(SignalKind::interrupt(), "SIGINT"),
+        };
+        (shutdown, Hangups { hangup: listen_for(SignalKind::hangup(), "SIGHUP; reload with POST /-/reload") })
+    }
+    #[cfg(not(unix))]
+    (Shutdown {}, Hangups {})
+}
+
+impl Shutdown {
+    /// Completes on SIGINT or SIGTERM.
+    pub async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            () = next(&mut self.terminate) => {}
+            () = next(&mut self.interrupt) => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
 impl Hangups {
-    pub fn new() -> Hangups {
-        #[cfg(unix)]
-        {
-            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                .map_err(|error| tracing::warn!(%error, "cannot listen for SIGHUP; reload with POST /-/reload"))
-                .ok();
-            Hangups { signal }
-        }
-        #[cfg(not(unix))]
-        Hangups {}
-    }
-
     /// Completes at the next SIGHUP.
     pub async fn next(&mut self) {
         #[cfg(unix)]
-        if let Some(signal) = &mut self.signal {
-            signal.recv().await;
-            return;
-        }
+        next(&mut self.hangup).await;
+        #[cfg(not(unix))]
         std::future::pending::<()>().await
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on SIGINT or SIGTERM (for the simulator, which has nothing to reload).
 pub async fn shutdown() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    listen().0.wait().await;
 }

@@ -10,18 +10,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Mutex, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::Mutex;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::AwsContext;
+use crate::aws::UnitClients;
 use crate::clock::unix_now;
-use crate::collector::{Collector, OPERATION};
+use crate::collector::{Collector, OPERATION, Pools, caller_account};
 use crate::config::{CollectionSettings, Targets};
 use crate::error::ErrorCode;
 use crate::metrics::ReloadStatus;
 use crate::target::file::{ADS_REGIONS, Defaults, expand};
-use crate::target::{Claims, Identity, Unit, UnitList, UnitSpec};
+use crate::target::{Claims, Identity, Published, TargetId, Unit, UnitList, UnitSpec};
+
+/// How long loading waits for STS to tell new units' accounts.
+const ACCOUNT_LOOKUP: Duration = Duration::from_secs(5);
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,9 +64,12 @@ pub struct Supervisor {
     collection: CollectionSettings,
     units: ArcSwap<UnitList>,
     reload_status: ArcSwap<ReloadStatus>,
-    /// Held while the running set changes: reloads apply one at a time.
-    tasks: Mutex<HashMap<u64, Task>>,
-    permits: Arc<Semaphore>,
+    /// Held for a whole reload (reading, applying, reporting): reloads apply one at a time, in
+    /// the order they started.
+    reloading: Mutex<()>,
+    /// The collectors, by unit id. Never held across an await.
+    tasks: std::sync::Mutex<HashMap<u64, Task>>,
+    pools: Pools,
     claims: Arc<Claims>,
     cancel: CancellationToken,
     ready: AtomicBool,
@@ -81,20 +88,23 @@ impl Supervisor {
             aws,
             targets,
             defaults,
-            permits: Arc::new(Semaphore::new(collection.concurrency.max(1))),
+            pools: Pools::new(collection.concurrency),
             collection,
             units: ArcSwap::from_pointee(UnitList::default()),
             reload_status: ArcSwap::from_pointee(ReloadStatus { successful: false, success_timestamp: 0.0 }),
-            tasks: Mutex::new(HashMap::new()),
+            reloading: Mutex::new(()),
+            tasks: std::sync::Mutex::new(HashMap::new()),
             claims: Arc::new(Claims::default()),
             cancel: CancellationToken::new(),
             ready: AtomicBool::new(false),
         });
-        let specs = supervisor.load().await?;
-        let reconciled = supervisor.apply(specs).await;
+        let _reloading = supervisor.reloading.lock().await;
+        let loaded = supervisor.load().await?;
+        let reconciled = supervisor.apply(loaded).await;
         tracing::info!(%reconciled, shard = supervisor.collection.shard.index,
             shards = supervisor.collection.shard.count, "collecting");
         supervisor.reload_status.store(Arc::new(ReloadStatus { successful: true, success_timestamp: unix_now() }));
+        drop(_reloading);
         Ok(supervisor)
     }
 
@@ -128,13 +138,16 @@ impl Supervisor {
 
     /// Re-reads the targets file and applies it; a file that does not load is refused whole,
     /// the running units go on untouched, and `ads_config_last_reload_successful` drops to 0.
+    /// Profiles are read again for the units it starts.
     pub async fn reload(&self) -> Result<Reconciled, String> {
         let Targets::File(path) = &self.targets else {
             return Err("there is no --config.file to reload: the targets come from the flags".to_owned());
         };
+        let _reloading = self.reloading.lock().await;
+        self.aws.forget_profiles();
         match self.load().await {
-            Ok(specs) => {
-                let reconciled = self.apply(specs).await;
+            Ok(loaded) => {
+                let reconciled = self.apply(loaded).await;
                 self.reload_status.store(Arc::new(ReloadStatus { successful: true, success_timestamp: unix_now() }));
                 tracing::info!(file = %path.display(), %reconciled, "reloaded the targets file");
                 Ok(reconciled)
@@ -177,63 +190,121 @@ impl Supervisor {
         Ok((mine, elsewhere))
     }
 
-    /// Makes the running set match `specs`, and swaps the unit list whole.
+    /// Makes the running set match `specs`, and swaps the unit list whole: unchanged units are
+    /// kept (with their state and counters), removed ones stopped (and their claims released
+    /// first, so that their successors may claim), new ones started.
     async fn apply(&self, (specs, elsewhere): (Vec<(String, UnitSpec)>, usize)) -> Reconciled {
-        let mut tasks = self.tasks.lock().await;
         let current = self.units.load_full();
         let mut leftover: Vec<Option<Arc<Unit>>> = current.units.iter().cloned().map(Some).collect();
         let single = specs.len() == 1;
-        let mut units = Vec::with_capacity(specs.len());
-        let (mut kept, mut started) = (0, 0);
+        let mut plan: Vec<Result<Arc<Unit>, (String, UnitSpec)>> = Vec::with_capacity(specs.len());
         for (origin, spec) in specs {
             let same = leftover.iter_mut().find(|u| u.as_ref().is_some_and(|u| u.spec == spec)).and_then(Option::take);
-            if let Some(unit) = same {
-                kept += 1;
-                units.push(unit);
-                continue;
+            match same {
+                Some(unit) => {
+                    unit.set_origin(origin);
+                    plan.push(Ok(unit));
+                }
+                None => plan.push(Err((origin, spec))),
             }
-            let known = match spec.identity.known_account() {
-                Some(_) => None,
-                None => self.aws.accounts.known(spec.identity.profile.as_deref()),
-            };
-            let unit = Unit::new(spec, origin);
-            if let Some(account_id) = known {
-                unit.publish(crate::target::Published { account_id: Some(account_id), ..Default::default() });
+        }
+        let removed: Vec<Arc<Unit>> = leftover.into_iter().flatten().collect();
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            for unit in &removed {
+                if let Some(task) = tasks.remove(&unit.id) {
+                    task.cancel.cancel();
+                }
+                self.claims.release(unit.id);
             }
-            unit.api.declare(OPERATION, &ErrorCode::watched());
-            let clients = self.aws.clients(&unit.spec, unit.api.clone()).await;
-            let collector = Collector {
-                unit: unit.clone(),
-                clients,
-                max_backoff: self.collection.max_backoff,
-                permits: self.permits.clone(),
-                claims: self.claims.clone(),
-                accounts: self.aws.accounts.clone(),
+        }
+        let (kept, started) = (plan.iter().filter(|p| p.is_ok()).count(), plan.iter().filter(|p| p.is_err()).count());
+        // New units, their clients, and the accounts not known yet, before any collects: their
+        // series carry the right account from the start, and duplicates are refused at once.
+        let mut fresh = Vec::with_capacity(started);
+        for entry in &plan {
+            if let Err((origin, spec)) = entry {
+                let unit = Unit::new(spec.clone(), origin.clone());
+                unit.api.declare(OPERATION, &ErrorCode::watched());
+                let clients = self.aws.clients(&unit.spec, unit.api.clone()).await;
+                fresh.push((unit, clients));
+            }
+        }
+        self.learn_accounts(&fresh).await;
+        let mut fresh = fresh.into_iter();
+        let mut units = Vec::with_capacity(plan.len());
+        for entry in plan {
+            let unit = match entry {
+                Ok(unit) => unit,
+                Err(_) => {
+                    let (unit, clients) = fresh.next().expect("one new unit per new spec");
+                    self.launch(unit, clients, single)
+                }
             };
-            // A lone unit collects at once; many spread over the interval.
-            let delay = if single { Duration::ZERO } else { unit.spec.start_offset() };
-            let cancel = self.cancel.child_token();
-            let handle = tokio::spawn(collector.run(cancel.clone(), delay));
-            tasks.insert(unit.id, Task { cancel, handle });
-            started += 1;
             units.push(unit);
         }
-        let mut stopped = 0;
-        for unit in leftover.into_iter().flatten() {
-            if let Some(task) = tasks.remove(&unit.id) {
-                task.cancel.cancel();
-            }
-            self.claims.release(unit.id);
-            stopped += 1;
-        }
         self.units.store(Arc::new(UnitList::new(units)));
-        Reconciled { kept, started, stopped, elsewhere }
+        Reconciled { kept, started, stopped: removed.len(), elsewhere }
+    }
+
+    /// Asks STS, at once for all new units (once per profile), whose base credentials they have;
+    /// a few seconds at most: a unit whose account is still not known asks again as it collects.
+    async fn learn_accounts(&self, fresh: &[(Arc<Unit>, UnitClients)]) {
+        let mut lookups = JoinSet::new();
+        for (unit, clients) in fresh {
+            let profile = unit.spec.identity.profile.as_deref();
+            let known =
+                unit.spec.identity.known_account().map(str::to_owned).or_else(|| self.aws.accounts.known(profile));
+            if let Some(account_id) = known {
+                unit.publish(Published { account_id: Some(account_id), ..Published::default() });
+                continue;
+            }
+            let (unit, clients, accounts) = (unit.clone(), clients.clone(), self.aws.accounts.clone());
+            lookups.spawn(async move {
+                if let Ok(account_id) = caller_account(&unit, &clients, &accounts).await {
+                    unit.publish(Published { account_id: Some(account_id), ..Published::default() });
+                }
+            });
+        }
+        if tokio::time::timeout(ACCOUNT_LOOKUP, async { while lookups.join_next().await.is_some() {} }).await.is_err() {
+            tracing::warn!("STS did not tell the accounts of every new unit in time; they ask again as they collect");
+        }
+    }
+
+    /// Claims a new unit's account and region when it is known (a unit that cannot is refused
+    /// before it publishes anything), and starts its collector.
+    fn launch(&self, unit: Arc<Unit>, clients: UnitClients, single: bool) -> Arc<Unit> {
+        if let Some(account_id) = unit.published().account_id.clone() {
+            let target = TargetId { account_id: account_id.clone(), region: unit.spec.region.clone() };
+            if let Err(holder) = self.claims.claim(&target, &unit) {
+                tracing::error!(unit = %unit.spec, target = %unit.origin(), other = %holder.description,
+                    "refusing a unit: it collects account {account_id} in {}, which {} already collects; remove one of them",
+                    unit.spec.region, holder.description);
+                let refused = Some(format!("the same account and region as {}", holder.origin));
+                unit.publish(Published { account_id: Some(account_id), refused, ..Published::default() });
+            }
+        }
+        let collector = Collector {
+            unit: unit.clone(),
+            clients,
+            max_backoff: self.collection.max_backoff,
+            pools: self.pools.clone(),
+            claims: self.claims.clone(),
+            accounts: self.aws.accounts.clone(),
+        };
+        // A lone unit collects at once; many spread over the interval.
+        let delay = if single { Duration::ZERO } else { unit.spec.start_offset() };
+        let cancel = self.cancel.child_token();
+        let handle = tokio::spawn(collector.run(cancel.clone(), delay));
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(unit.id, Task { cancel, handle });
+        unit
     }
 
     /// Stops every collector, waiting at most `within` for them to end.
     pub async fn shutdown(&self, within: Duration) {
         self.cancel.cancel();
-        let handles: Vec<JoinHandle<()>> = self.tasks.lock().await.drain().map(|(_, t)| t.handle).collect();
+        let handles: Vec<JoinHandle<()>> =
+            self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, t)| t.handle).collect();
         let all = async {
             for handle in handles {
                 let _ = handle.await;

@@ -317,12 +317,17 @@ async fn an_empty_credential_chain_is_a_credentials_failure() {
             .all(|(_, v)| *v == 0.0)
     );
     assert_eq!(simulator.received(), 0, "nothing reached AWS");
-    let warnings = exporter.lines_with("collection failed");
-    assert_eq!(warnings.len(), 1, "{warnings:#?}");
-    let line = &warnings[0];
-    assert!(line.contains("code=credentials") && line.contains("operation=GetCallerIdentity"), "{line}");
-    assert!(line.contains("Environment, Profile, WebIdentityToken, EcsContainer, Ec2InstanceMetadata"), "{line}");
-    assert!(line.len() < 500 && !line.contains('{'), "one readable line, no Debug dump: {line}");
+    // One line for the account STS could not tell, one for the collection, however many fail.
+    let identity = exporter.lines_with("cannot learn the account of the unit");
+    let collection = exporter.lines_with("collection failed");
+    assert_eq!((identity.len(), collection.len()), (1, 1), "{identity:#?} {collection:#?}");
+    for (line, operation) in [(&identity[0], "GetCallerIdentity"), (&collection[0], "DescribeExportTasks")] {
+        assert!(line.contains("code=credentials") && line.contains(&format!("operation={operation}")), "{line}");
+        assert!(line.contains("Environment, Profile, WebIdentityToken, EcsContainer, Ec2InstanceMetadata"), "{line}");
+        assert!(line.len() < 500 && !line.contains('{'), "one readable line, no Debug dump: {line}");
+    }
+    let series = "ads_api_errors_total{operation=\"DescribeExportTasks\",code=\"credentials\"}";
+    assert!(value(&samples, series) >= 3.0);
     let landing = get(&format!("{url}/")).await.text();
     assert!(landing.contains("credentials: no credentials: the chain found none"), "{landing}");
 }

@@ -50,14 +50,6 @@ fn start(file: &Path, endpoint: &str, more: &[&str]) -> (Running, String) {
     (process, format!("http://{addr}"))
 }
 
-async fn scrape_url_until(url: &str, what: &str, predicate: impl Fn(&Samples) -> bool) -> Samples {
-    wait_for(what, || async {
-        let samples = parse_samples(&get(&format!("{url}/metrics")).await.text());
-        predicate(&samples).then_some(samples)
-    })
-    .await
-}
-
 fn accounts_of(samples: &Samples) -> BTreeSet<(String, String)> {
     samples
         .keys()
@@ -72,7 +64,7 @@ fn accounts_of(samples: &Samples) -> BTreeSet<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
-    let (_simulator, running) = accounts().await;
+    let (simulator, running) = accounts().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("targets.yml");
     std::fs::write(&file, FIRST).unwrap();
@@ -116,11 +108,15 @@ async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
     assert_eq!(value(&kept, "ads_api_requests_total{operation=\"GetCallerIdentity\"}"), 1.0, "no new identity call");
     assert_eq!(value(&kept, "ads_up"), 1.0);
     assert_eq!(process.lines_with("reloaded the targets file").len(), 1);
+    let c_calls = simulator.requests_of("DescribeExportTasks").iter().filter(|r| r.account == C).count();
+    let b_collections = |s: &Samples| of_unit(s, B, "us-west-2", &["wave"]).get("ads_collections_total").copied();
     scrape_url_until(&url, "the new units' collections", |s| {
-        of_unit(s, ACCOUNT, "eu-west-1", &["wave"]).get("ads_up") == Some(&1.0)
-            && of_unit(s, B, "us-west-2", &["wave"]).get("ads_up") == Some(&1.0)
+        of_unit(s, ACCOUNT, "eu-west-1", &["wave"]).get("ads_up") == Some(&1.0) && b_collections(s) >= Some(3.0)
     })
     .await;
+    // The removed unit stopped: no ADS call of C's since (a call in flight at the reload aside).
+    let c_now = simulator.requests_of("DescribeExportTasks").iter().filter(|r| r.account == C).count();
+    assert!(c_now <= c_calls + 1, "C went on calling AWS: {c_calls} then {c_now}");
 
     // A bad file is refused whole: the running units go on, the reload metric says so.
     std::fs::write(&file, "targets:\n  - regions: [us-west2]\n").unwrap();
@@ -170,6 +166,9 @@ async fn without_the_lifecycle_flag_reload_is_forbidden_and_sighup_still_works()
         scrape_url_until(&url, "the refused reload", |s| s.get("ads_config_last_reload_successful") == Some(&0.0))
             .await;
     assert_eq!(value(&samples, "ads_targets"), 1.0);
+    let refusal = process.lines_with("refused to reload the targets file");
+    assert_eq!(refusal.len(), 1);
+    assert!(refusal[0].contains("targets.yml") && refusal[0].contains("level=error"), "{}", refusal[0]);
 }
 
 /// Without --aws.sts-endpoint-url, the SDK's own AWS_ENDPOINT_URL_STS points STS elsewhere.

@@ -203,21 +203,28 @@ async fn a_role_that_cannot_be_assumed_fails_its_unit_only_as_credentials() {
     exporter.shutdown().await;
 }
 
+/// While STS cannot say whose the base credentials are, the unit still collects, with an empty
+/// account label; the failure shows in its counters and on the landing page; then the account
+/// appears.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_account_of_base_credentials_comes_from_sts_and_its_failure_shows() {
     let (simulator, running) = accounts().await;
     simulator.set_sts_fault(Some(FaultPlan::always(Fault::Error("InvalidClientTokenId".into()))));
     let (exporter, _dir) = start(&running, "targets:\n  - regions: [eu-west-1]\n", Duration::from_millis(200)).await;
+    let series = "ads_api_errors_total{operation=\"GetCallerIdentity\",code=\"InvalidClientTokenId\"}";
     let samples = scrape_all_until(&exporter, "an identity failure", |s| {
-        of_unit(s, "", "eu-west-1", &[]).get("ads_collection_failures_total") >= Some(&1.0)
+        of_unit(s, "", "eu-west-1", &[]).get(series) >= Some(&2.0)
     })
     .await;
     let unknown = of_unit(&samples, "", "eu-west-1", &[]);
-    assert_eq!(value(&unknown, "ads_up"), 0.0);
-    let series = "ads_api_errors_total{operation=\"GetCallerIdentity\",code=\"InvalidClientTokenId\"}";
-    assert!(value(&unknown, series) >= 1.0);
-    assert!(simulator.requests_of("DescribeExportTasks").is_empty(), "no data without an account");
-    assert!(get(&exporter.url("/")).await.text().contains("(not known yet)"));
+    assert_eq!(value(&unknown, "ads_up"), 1.0, "the export tasks were collected all the same");
+    assert_eq!(value(&unknown, "ads_export_tasks{status=\"FAILED\"}"), 3.0);
+    assert!(simulator.requests_of("DescribeExportTasks").iter().all(|r| r.account == ACCOUNT));
+    let landing = get(&exporter.url("/")).await.text();
+    assert!(
+        landing.contains("(not known yet)") && landing.contains("account not known yet (InvalidClientTokenId"),
+        "{landing}"
+    );
 
     simulator.set_sts_fault(None);
     let samples = scrape_all_until(&exporter, "the account", |s| {
@@ -227,17 +234,19 @@ async fn the_account_of_base_credentials_comes_from_sts_and_its_failure_shows() 
     assert!(of_unit(&samples, "", "eu-west-1", &[]).is_empty(), "the unlabelled series are gone");
     let known = of_unit(&samples, ACCOUNT, "eu-west-1", &[]);
     assert_eq!(value(&known, "ads_export_tasks{status=\"FAILED\"}"), 3.0);
-    assert!(value(&known, series) >= 1.0, "the unit's counters carry over");
+    assert!(value(&known, series) >= 2.0, "the unit's counters carry over");
+    assert!(!get(&exporter.url("/")).await.text().contains("account not known yet"));
     exporter.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_units_that_resolve_to_the_same_account_and_region_are_refused() {
-    let (_simulator, running) = accounts().await;
+    let (simulator, running) = accounts().await;
     let endpoint = running.endpoint_url();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("targets.yml");
-    // The first learns its account from STS; the second names it: the file cannot tell.
+    // The first learns its account from STS; the second names it: the file cannot tell. Both
+    // know it before they collect, and the first in the file keeps it.
     let targets = format!(
         "targets:\n  - regions: [us-west-2]\n  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n"
     );
@@ -254,22 +263,66 @@ async fn two_units_that_resolve_to_the_same_account_and_region_are_refused() {
     ];
     let (process, addr) = tokio::task::block_in_place(|| common::process::start_exporter(&args));
     let url = format!("http://{addr}");
-    let text = wait_for("a refusal", || async {
-        let text = get(&format!("{url}/metrics")).await.text();
-        (!process.lines_with("refusing a unit").is_empty()).then_some(text)
-    })
-    .await;
+    wait_for("a refusal", || async { (!process.lines_with("refusing a unit").is_empty()).then_some(()) }).await;
     let refusal = &process.lines_with("refusing a unit")[0];
     assert!(
         refusal.contains("level=error") && refusal.contains("targets[0]") && refusal.contains("targets[1]"),
         "{refusal}"
     );
-    let ups: Vec<_> = parse_samples(&text).into_iter().filter(|(k, _)| k.starts_with("ads_up{")).collect();
-    assert_eq!(ups.len(), 1, "one series for the account and region: {ups:?}");
+    // Every scrape, from the first to the last, has one series set for the account and region.
+    let samples = scrape_url_until(&url, "two collections of the holder", |s| {
+        s.iter().any(|(k, v)| k.starts_with("ads_collections_total{") && *v >= 2.0)
+    })
+    .await;
+    let ups: Vec<_> = samples.keys().filter(|k| k.starts_with("ads_up{")).collect();
+    assert_eq!(ups, [&format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("copy", "")]))]);
+    assert_eq!(value(&samples, "ads_targets"), 2.0);
+    assert_eq!(value(&samples, "ads_targets_refused"), 1.0);
     let landing = get(&format!("{url}/")).await.text();
-    assert!(landing.contains("refused: the same account and region as targets["), "{landing}");
+    assert!(landing.contains("refused: the same account and region as targets[0]"), "{landing}");
     assert_eq!(get(&format!("{url}/-/ready")).await.status, hyper::StatusCode::OK);
-    promtool_check_metrics(&text);
+    // The refused unit makes no ADS call: every one was signed for the holder.
+    let calls = simulator.requests_of("DescribeExportTasks").len();
+    assert!(calls >= 2);
+    assert_eq!(process.lines_with("first collection succeeded").len(), 1, "only the holder collected");
+    promtool_check_metrics(&get(&format!("{url}/metrics")).await.text());
+}
+
+/// Failing or hanging units wait in a pool of their own: once they have failed, they cannot hold
+/// up the healthy units, however many there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_that_hang_do_not_hold_up_the_healthy_ones() {
+    let (simulator, running) = accounts().await;
+    for (account, region) in [(ACCOUNT, "eu-west-1"), (B, "us-west-2"), (B, "eu-west-1")] {
+        simulator.set_fault_for(account, region, Some(FaultPlan::always(Fault::Slow(Duration::from_secs(600)))));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    std::fs::write(&path, format!("{TARGETS}  - role_arn: {ROLE_C}\n    regions: [eu-west-1]\n")).unwrap();
+    let mut config = config(&running.endpoint_url());
+    config.targets = Targets::File(path);
+    config.defaults.settings.interval = Duration::from_millis(200);
+    config.defaults.settings.timeout = Duration::from_secs(2);
+    config.collection.concurrency = 2;
+    let exporter = exporter(config).await;
+    let statics = ["programme", "wave"];
+    let healthy = [(ACCOUNT, "us-west-2"), (C, "us-west-2"), (C, "eu-west-1")];
+    // Three hanging units, two slots: after their first timeouts, the healthy units collect on.
+    let before = scrape_all_until(&exporter, "the hanging units to fail", |s| {
+        [(ACCOUNT, "eu-west-1"), (B, "us-west-2"), (B, "eu-west-1")]
+            .iter()
+            .all(|(a, r)| of_unit(s, a, r, &statics).get("ads_collection_failures_total") >= Some(&1.0))
+    })
+    .await;
+    let counts = |s: &Samples| -> Vec<f64> {
+        healthy.iter().map(|(a, r)| value(&of_unit(s, a, r, &statics), "ads_collections_total")).collect()
+    };
+    let then = counts(&before);
+    scrape_all_until(&exporter, "ten more collections of every healthy unit while the others hang", |s| {
+        counts(s).iter().zip(&then).all(|(now, then)| *now >= then + 10.0)
+    })
+    .await;
+    exporter.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,6 @@ use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::SdkConfig;
 use aws_types::origin::Origin;
-use tokio::sync::Mutex;
 
 use crate::config::AwsSettings;
 use crate::target::{ApiCounters, Identity, UnitSpec};
@@ -82,6 +81,11 @@ impl CallerAccounts {
         cells.entry(profile.map(str::to_owned)).or_default().clone()
     }
 
+    /// Forgets every account (the profiles may point elsewhere now).
+    pub fn forget(&self) {
+        self.cells.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// The account, if it is known.
     pub fn known(&self, profile: Option<&str>) -> Option<String> {
         self.cell(profile).get().cloned()
@@ -102,7 +106,8 @@ impl CallerAccounts {
 pub struct AwsContext {
     settings: AwsSettings,
     http: SharedHttpClient,
-    bases: Mutex<HashMap<Option<String>, SdkConfig>>,
+    /// Loaded once per profile; never locked across an await (the cell is what waits).
+    bases: std::sync::Mutex<HashMap<Option<String>, Arc<tokio::sync::OnceCell<SdkConfig>>>>,
     pub accounts: Arc<CallerAccounts>,
 }
 
@@ -111,7 +116,7 @@ impl AwsContext {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_https();
-        AwsContext { settings, http, bases: Mutex::new(HashMap::new()), accounts: Arc::default() }
+        AwsContext { settings, http, bases: std::sync::Mutex::default(), accounts: Arc::default() }
     }
 
     pub fn settings(&self) -> &AwsSettings {
@@ -121,11 +126,14 @@ impl AwsContext {
     /// The standard chain's configuration for a profile (`None`: the default profile), loaded
     /// once and shared: its credentials provider and identity cache serve every unit of it.
     async fn base(&self, profile: Option<&str>) -> SdkConfig {
-        let mut bases = self.bases.lock().await;
-        let key = profile.map(str::to_owned);
-        if let Some(config) = bases.get(&key) {
-            return config.clone();
-        }
+        let cell = {
+            let mut bases = self.bases.lock().unwrap_or_else(|p| p.into_inner());
+            bases.entry(profile.map(str::to_owned)).or_default().clone()
+        };
+        cell.get_or_init(|| self.load_base(profile)).await.clone()
+    }
+
+    async fn load_base(&self, profile: Option<&str>) -> SdkConfig {
         // Each unit sets its own region: this one only saves resolving one (which can probe
         // instance metadata) for nothing.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -137,9 +145,14 @@ impl AwsContext {
         if let Some((key, secret)) = &self.settings.static_credentials {
             loader = loader.credentials_provider(Credentials::new(key, secret, None, None, "ads_exporter"));
         }
-        let config = loader.load().await;
-        bases.insert(key, config.clone());
-        config
+        loader.load().await
+    }
+
+    /// Forgets the profiles' configurations and accounts, so that units started from now on read
+    /// them again (a reload).
+    pub fn forget_profiles(&self) {
+        self.bases.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.accounts.forget();
     }
 
     /// The region the standard chain gives for an identity's profile (`AWS_REGION`, then the

@@ -29,6 +29,10 @@ const COLLECTIONS: Family = Family::counter(
     "Collections attempted. The exporter collects in the background on an interval (the API is slow and rate-limited), never on a scrape.",
 );
 const FAILURES: Family = Family::counter("ads_collection_failures_total", "Collections that failed or timed out.");
+const INTERVAL: Family = Family::gauge(
+    "ads_collection_interval_seconds",
+    "The unit's collection interval (from the targets file or --collector.interval), for staleness alerts.",
+);
 const PAGES: Family =
     Family::gauge("ads_collection_pages", "DescribeExportTasks pages read by the unit's last successful collection.");
 const BACKOFF: Family = Family::gauge(
@@ -72,6 +76,10 @@ const TARGETS: Family = Family::gauge(
     "ads_targets",
     "Collector units (target x region) this process collects, after sharding; units refused as duplicates included.",
 );
+const REFUSED: Family = Family::gauge(
+    "ads_targets_refused",
+    "Collector units refused because they collect the same account and region as another unit: they export no series (the log and landing page name both).",
+);
 const RELOAD_OK: Family = Family::gauge(
     "ads_config_last_reload_successful",
     "1 when the last reading of the targets file (at start, on SIGHUP or POST /-/reload) succeeded, 0 when it was refused.",
@@ -85,6 +93,7 @@ const RELOAD_TIME: Family = Family::gauge(
 pub const FAMILIES: &[Family] = &[
     UP,
     DURATION,
+    INTERVAL,
     LAST_SUCCESS,
     COLLECTIONS,
     FAILURES,
@@ -100,6 +109,7 @@ pub const FAMILIES: &[Family] = &[
     OLDEST_AGE,
     NEWEST_AGE,
     TARGETS,
+    REFUSED,
     RELOAD_OK,
     RELOAD_TIME,
 ];
@@ -117,6 +127,13 @@ struct View<'a> {
     prefix: String,
     published: Arc<Published>,
     unit: &'a Unit,
+}
+
+/// The units whose series another unit's hide: their account is not known yet, and their
+/// region and static labels are another's (only the first such unit is exported).
+pub fn shadowed(list: &UnitList) -> HashSet<u64> {
+    let exported: HashSet<u64> = views(list).iter().map(|v| v.unit.id).collect();
+    list.units.iter().filter(|u| u.published().refused.is_none() && !exported.contains(&u.id)).map(|u| u.id).collect()
 }
 
 fn views<'a>(list: &'a UnitList) -> Vec<View<'a>> {
@@ -171,6 +188,9 @@ pub fn render_units(out: &mut String, list: &UnitList, now: f64) {
             sample(out, family.name, &view.prefix, &[], read(&view.published))
         });
     }
+    family_of_units(out, &INTERVAL, &views, |out, view| {
+        sample(out, INTERVAL.name, &view.prefix, &[], view.unit.spec.settings.interval.as_secs_f64());
+    });
     family_of_units(out, &REQUESTS, &views, |out, view| {
         view.unit.api.read(|operations| {
             for (operation, counts) in operations {
@@ -242,6 +262,9 @@ pub fn render_units(out: &mut String, list: &UnitList, now: f64) {
 pub fn render_process_wide(out: &mut String, list: &UnitList, reload: &ReloadStatus) {
     header(out, &TARGETS);
     sample(out, TARGETS.name, "", &[], list.units.len() as f64);
+    header(out, &REFUSED);
+    let refused = list.units.iter().filter(|u| u.published().refused.is_some()).count();
+    sample(out, REFUSED.name, "", &[], refused as f64);
     header(out, &RELOAD_OK);
     sample(out, RELOAD_OK.name, "", &[], if reload.successful { 1.0 } else { 0.0 });
     header(out, &RELOAD_TIME);

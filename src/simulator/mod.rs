@@ -527,6 +527,9 @@ impl Simulator {
             session_token: random(64, &mut state.rng),
             expiration: now() + duration,
         };
+        // Forget sessions that expired an hour ago: a long demo asks for new ones every hour.
+        let now = now();
+        state.sessions.retain(|_, session| session.expires > now - 3_600.0);
         state.sessions.insert(
             credentials.access_key_id.clone(),
             Session {

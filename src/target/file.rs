@@ -164,11 +164,20 @@ fn settings(mut base: UnitSettings, view: &SettingsView<'_>, at: &str) -> Result
     Ok(base)
 }
 
-fn positive_duration(text: &str) -> Result<Duration, String> {
+/// The shortest interval or timeout: shorter would only hammer AWS.
+pub const MIN_DURATION: Duration = Duration::from_millis(100);
+/// The longest interval or timeout (a day).
+pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
+
+/// An interval or timeout: a human duration from 100 ms to 24 h.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim())
         .map_err(|e| format!("{text:?} is not a duration like 90s or 5m: {e}"))?;
     if duration.is_zero() {
         return Err("must be greater than zero".to_owned());
+    }
+    if !(MIN_DURATION..=MAX_DURATION).contains(&duration) {
+        return Err(format!("{text:?} is not between 100ms and 24h"));
     }
     Ok(duration)
 }
@@ -484,6 +493,8 @@ targets:
             ("defaults:\n  regions: [EU-west-1]\ntargets:\n  - {}\n", "defaults.regions[0]"),
             ("defaults:\n  interval: 0s\ntargets:\n  - {}\n", "defaults.interval: must be greater than zero"),
             ("targets:\n  - interval: soon\n", "targets[0].interval: \"soon\" is not a duration"),
+            ("targets:\n  - interval: 1ns\n", "targets[0].interval: \"1ns\" is not between 100ms and 24h"),
+            ("targets:\n  - timeout: 400d\n", "targets[0].timeout: \"400d\" is not between 100ms and 24h"),
             ("targets:\n  - {}\n  - timeout: 60\n", "targets[1].timeout: \"60\" is not a duration"),
             ("targets:\n  - page_size: 101\n", "targets[0].page_size: 101 is not between 1 and 100"),
             ("targets:\n  - max_attempts: 0\n", "targets[0].max_attempts: 0 is not between 1 and 10"),

@@ -232,6 +232,8 @@ pub struct Published {
     pub duration: f64,
     /// The extra wait before the next collection after repeated failures, in seconds.
     pub backoff: f64,
+    /// Why STS could not say whose the base credentials are, while the account is not known.
+    pub identity_error: Option<crate::error::ErrorCode>,
     /// Why the unit does not collect at all: it resolved to the account and region of another
     /// (named by where it is defined, `targets[0]`).
     pub refused: Option<String>,
@@ -256,8 +258,9 @@ pub struct Unit {
     /// Unique in the process, for [`Claims`].
     pub id: u64,
     pub spec: UnitSpec,
-    /// Where the configuration defines it (`targets[2]`), for messages.
-    pub origin: String,
+    /// Where the configuration defines it (`targets[2]`), for messages; a reload that moves an
+    /// unchanged target updates it.
+    origin: ArcSwap<String>,
     published: ArcSwap<Published>,
     pub api: Arc<ApiCounters>,
 }
@@ -269,7 +272,25 @@ impl Unit {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let api = Arc::new(ApiCounters::new());
-        Arc::new(Unit { id, spec, origin, published: ArcSwap::from_pointee(published), api })
+        Arc::new(Unit {
+            id,
+            spec,
+            origin: ArcSwap::from_pointee(origin),
+            published: ArcSwap::from_pointee(published),
+            api,
+        })
+    }
+
+    /// Where the configuration defines the unit.
+    pub fn origin(&self) -> Arc<String> {
+        self.origin.load_full()
+    }
+
+    /// The unit kept its spec but moved in the configuration.
+    pub fn set_origin(&self, origin: String) {
+        if *self.origin.load_full() != origin {
+            self.origin.store(Arc::new(origin));
+        }
     }
 
     /// The published state, as of now.
@@ -311,8 +332,8 @@ impl Claims {
             Some((id, _)) if *id == unit.id => Ok(()),
             Some((_, holder)) => Err(holder.clone()),
             None => {
-                let holder =
-                    Holder { origin: unit.origin.clone(), description: format!("{} ({})", unit.spec, unit.origin) };
+                let origin = unit.origin().to_string();
+                let holder = Holder { description: format!("{} ({origin})", unit.spec), origin };
                 held.insert(target.clone(), (unit.id, holder));
                 Ok(())
             }
@@ -374,8 +395,11 @@ mod tests {
         labelled.labels.insert("wave".into(), "3".into());
         assert_eq!(a.key(), labelled.key());
         assert_eq!(a.stable_hash(), labelled.stable_hash());
-        // Pinned: a change here moves every unit to another shard.
-        assert_eq!(a.stable_hash(), spec("us-west-2", Some("arn:aws:iam::111122223333:role/r")).stable_hash());
+        // Pinned: a change of the key or the hash moves units to other shards (and other start
+        // offsets), so replicas of two versions would collect some units twice and some never.
+        assert_eq!(a.key(), "profile=|role=arn:aws:iam::111122223333:role/r|external_id=|account=|region=us-west-2");
+        assert_eq!(a.stable_hash(), 11_854_842_303_179_166_551);
+        assert_eq!((a.shard(3), a.shard(2), a.shard(1)), (2, 1, 0));
         assert_ne!(a.stable_hash(), spec("eu-west-1", Some("arn:aws:iam::111122223333:role/r")).stable_hash());
         assert!(a.start_offset() < a.settings.interval);
         assert_eq!(a.identity.known_account(), Some("111122223333"));

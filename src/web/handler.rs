@@ -160,18 +160,26 @@ impl Web {
         let path = escape(&self.telemetry_path);
         let units = self.supervisor.units();
         let now = unix_now();
+        let shadowed = crate::metrics::shadowed(&units);
         let mut rows = String::new();
         for unit in &units.units {
             let published = unit.published();
             // The code and a fixed description only: an AWS error message can carry account ids
             // and role ARNs, and this page needs no credentials when auth is off.
-            let state = match (&published.refused, &published.last_error, published.last_good.is_some()) {
+            let mut state = match (&published.refused, &published.last_error, published.last_good.is_some()) {
                 (Some(reason), _, _) => format!("refused: {reason}"),
                 (None, Some(_), true) => "failing, serving the last good data".to_owned(),
                 (None, Some(_), false) => "failing, no collection has succeeded yet".to_owned(),
                 (None, None, true) => "up".to_owned(),
                 (None, None, false) => "first collection pending".to_owned(),
             };
+            if let Some(code) = &published.identity_error {
+                state.push_str(&format!("; account not known yet ({code}: {})", code.describe()));
+            }
+            if shadowed.contains(&unit.id) {
+                state
+                    .push_str("; not exported until its account is known: another unit has the same region and labels");
+            }
             let error = published.last_error.as_ref().map_or_else(String::new, |e| {
                 let code = e.code();
                 format!("{code}: {}", code.describe())
@@ -189,7 +197,7 @@ impl Web {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} s</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 escape(published.account_id.as_deref().unwrap_or("(not known yet)")),
                 escape(&unit.spec.region),
-                escape(&unit.origin),
+                escape(&unit.origin()),
                 escape(&labels),
                 escape(&state),
                 escape(&last_success),

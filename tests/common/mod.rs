@@ -161,6 +161,7 @@ pub fn parse_single(text: &str) -> Samples {
 /// The exporter's own families that are not per unit.
 pub const PROCESS_WIDE: &[&str] = &[
     "ads_targets",
+    "ads_targets_refused",
     "ads_config_last_reload_successful",
     "ads_config_last_reload_success_timestamp_seconds",
     "ads_exporter_build_info",
@@ -285,6 +286,15 @@ pub fn of_unit(samples: &Samples, account: &str, region: &str, statics: &[&str])
         assert!(out.insert(key.clone(), *value).is_none(), "{key} twice for {account} in {region}");
     }
     out
+}
+
+/// Scrapes `BASE/metrics` (an exporter binary) until `predicate` holds for all series.
+pub async fn scrape_url_until(base: &str, what: &str, predicate: impl Fn(&Samples) -> bool) -> Samples {
+    wait_for(what, || async {
+        let samples = parse_samples(&get(&format!("{base}/metrics")).await.text());
+        predicate(&samples).then_some(samples)
+    })
+    .await
 }
 
 /// `{aws_account_id="A",aws_region="R"}` and more labels, as the exporter renders them.
