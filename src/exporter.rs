@@ -58,7 +58,8 @@ impl Exporter {
         }
         let addrs = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
 
-        let registry = crate::metrics::build_and_process_registry()?;
+        crate::metrics::process::record_start();
+        let exposition = crate::metrics::Exposition::new()?;
         if let Some(endpoint) = &config.aws.endpoint_url {
             tracing::info!(%endpoint, "sending ADS calls to a custom endpoint");
         }
@@ -79,7 +80,7 @@ impl Exporter {
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let web = Arc::new(Web {
-            registry,
+            exposition,
             telemetry_path: config.web.telemetry_path.clone(),
             supervisor: supervisor.clone(),
             enable_lifecycle: config.web.enable_lifecycle,

@@ -11,6 +11,8 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
+    // process_start_time_seconds where /proc/stat is hidden (systemd's ProcSubset=pid).
+    ads_exporter::metrics::process::record_start();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {

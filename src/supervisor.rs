@@ -103,7 +103,7 @@ impl Supervisor {
         let reconciled = supervisor.apply(loaded).await;
         tracing::info!(%reconciled, shard = supervisor.collection.shard.index,
             shards = supervisor.collection.shard.count, "collecting");
-        supervisor.reload_status.store(Arc::new(ReloadStatus { successful: true, success_timestamp: unix_now() }));
+        supervisor.set_reload_status(ReloadStatus { successful: true, success_timestamp: unix_now() });
         drop(_reloading);
         Ok(supervisor)
     }
@@ -115,6 +115,11 @@ impl Supervisor {
 
     pub fn reload_status(&self) -> ReloadStatus {
         **self.reload_status.load()
+    }
+
+    fn set_reload_status(&self, status: ReloadStatus) {
+        self.reload_status.store(Arc::new(status));
+        crate::target::changed();
     }
 
     /// Whether every unit of the first configuration has finished its first collection,
@@ -148,13 +153,13 @@ impl Supervisor {
         match self.load().await {
             Ok(loaded) => {
                 let reconciled = self.apply(loaded).await;
-                self.reload_status.store(Arc::new(ReloadStatus { successful: true, success_timestamp: unix_now() }));
+                self.set_reload_status(ReloadStatus { successful: true, success_timestamp: unix_now() });
                 tracing::info!(file = %path.display(), %reconciled, "reloaded the targets file");
                 Ok(reconciled)
             }
             Err(error) => {
                 let previous = self.reload_status();
-                self.reload_status.store(Arc::new(ReloadStatus { successful: false, ..previous }));
+                self.set_reload_status(ReloadStatus { successful: false, ..previous });
                 tracing::error!(%error, "refused to reload the targets file; the running units go on unchanged");
                 Err(error)
             }
@@ -244,6 +249,7 @@ impl Supervisor {
             units.push(unit);
         }
         self.units.store(Arc::new(UnitList::new(units)));
+        crate::target::changed();
         Reconciled { kept, started, stopped: removed.len(), elsewhere }
     }
 

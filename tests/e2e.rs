@@ -191,5 +191,20 @@ async fn http_endpoints_answer_as_documented() {
     let build = info.keys().find(|k| k.starts_with("ads_exporter_build_info{")).expect("build info");
     assert!(build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))));
     assert!(info.contains_key("process_resident_memory_bytes"));
+    // CPU time is a float that moves with work (the exporter runs in this process).
+    let before = value(&info, "process_cpu_seconds_total");
+    let spin = std::time::Instant::now();
+    let mut x = 0u64;
+    while spin.elapsed() < std::time::Duration::from_millis(300) {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    }
+    std::hint::black_box(x);
+    let after = wait_for("the CPU time to move", || async {
+        let cpu =
+            value(&parse_samples(&get(&exporter.url("/custom-metrics")).await.text()), "process_cpu_seconds_total");
+        (cpu > before + 0.1).then_some(cpu)
+    })
+    .await;
+    assert!(after.fract() != 0.0 || before.fract() != 0.0, "fractional seconds: {before} then {after}");
     exporter.shutdown().await;
 }

@@ -4,11 +4,17 @@
 //! process-wide metrics (`ads_targets`, the reload status, build info, `process_*`). Ages are
 //! computed when scraped. A scrape never calls AWS.
 
+pub mod process;
 pub mod text;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::target::{Published, Unit, UnitList};
@@ -271,8 +277,8 @@ pub fn render_process_wide(out: &mut String, list: &UnitList, reload: &ReloadSta
     sample(out, RELOAD_TIME.name, "", &[], reload.success_timestamp);
 }
 
-/// `ads_exporter_build_info` and the `process_*` metrics, in a registry of their own.
-pub fn build_and_process_registry() -> prometheus::Result<Registry> {
+/// `ads_exporter_build_info`, in a registry of its own.
+pub fn build_info_registry() -> prometheus::Result<Registry> {
     let registry = Registry::new();
     let info = IntGaugeVec::new(
         Opts::new("ads_exporter_build_info", "Build of the exporter: version, git revision and compiler; always 1."),
@@ -285,21 +291,103 @@ pub fn build_and_process_registry() -> prometheus::Result<Registry> {
     ])
     .set(1);
     registry.register(Box::new(info))?;
-    #[cfg(target_os = "linux")]
-    registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     Ok(registry)
 }
 
-/// The whole exposition: the units, the process-wide families, build info and `process_*`.
+/// The whole exposition: the units, the process-wide families, build info (rendered once, in
+/// `static_text`) and `process_*`.
 pub fn render(
-    registry: &Registry,
     list: &UnitList,
     reload: &ReloadStatus,
     now: f64,
-) -> Result<String, prometheus::Error> {
-    let mut out = String::with_capacity(4096 + list.units.len() * 3072);
+    process: Option<&process::Reading>,
+    static_text: &str,
+) -> String {
+    let mut out = String::with_capacity(4096 + list.units.len() * 4608);
     render_units(&mut out, list, now);
     render_process_wide(&mut out, list, reload);
-    TextEncoder::new().encode_utf8(&registry.gather(), &mut out)?;
-    Ok(out)
+    out.push_str(static_text);
+    if let Some(reading) = process {
+        process::render(&mut out, reading);
+    }
+    out
+}
+
+/// A rendered exposition, good for one second at one [`generation`](crate::target::generation).
+pub struct Body {
+    second: u64,
+    generation: u64,
+    pub plain: Bytes,
+    gzip: OnceLock<Bytes>,
+}
+
+impl Body {
+    /// The body gzipped (level 1, as Prometheus asks on every scrape), compressed once.
+    pub fn gzip(&self) -> &Bytes {
+        self.gzip.get_or_init(|| {
+            let mut encoder = GzEncoder::new(Vec::with_capacity(self.plain.len() / 8 + 64), Compression::fast());
+            // Writing to a Vec cannot fail.
+            let _ = encoder.write_all(&self.plain);
+            Bytes::from(encoder.finish().unwrap_or_default())
+        })
+    }
+}
+
+/// What `/metrics` serves, rendered (and compressed) at most once per second and change: a
+/// scrape that finds nothing changed since the last, within the same second, gets the same
+/// bytes; ages and `process_*` stay right to the second.
+pub struct Exposition {
+    /// Build info, which never changes.
+    static_text: String,
+    current: ArcSwapOption<Body>,
+    /// One rendering at a time; scrapes that wait for it get its result.
+    rendering: tokio::sync::Mutex<()>,
+    process: std::sync::Mutex<Option<(u64, Option<process::Reading>)>>,
+}
+
+impl Exposition {
+    pub fn new() -> prometheus::Result<Exposition> {
+        let static_text = TextEncoder::new().encode_to_string(&build_info_registry()?.gather())?;
+        Ok(Exposition {
+            static_text,
+            current: ArcSwapOption::empty(),
+            rendering: tokio::sync::Mutex::new(()),
+            process: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn fresh(&self, second: u64, generation: u64) -> Option<Arc<Body>> {
+        self.current.load_full().filter(|body| body.second == second && body.generation == generation)
+    }
+
+    /// The exposition as of now; `source` gives the units and the reload status.
+    pub async fn body(&self, source: impl Fn() -> (Arc<UnitList>, ReloadStatus)) -> Arc<Body> {
+        let now = crate::clock::unix_now();
+        let second = now as u64;
+        // Read before rendering: a change during the rendering makes the next scrape render anew.
+        let generation = crate::target::generation();
+        if let Some(body) = self.fresh(second, generation) {
+            return body;
+        }
+        let _rendering = self.rendering.lock().await;
+        if let Some(body) = self.fresh(second, generation) {
+            return body;
+        }
+        let process = {
+            let mut cached = self.process.lock().unwrap_or_else(|p| p.into_inner());
+            match &*cached {
+                Some((at, reading)) if *at == second => reading.clone(),
+                _ => {
+                    let reading = process::read();
+                    *cached = Some((second, reading.clone()));
+                    reading
+                }
+            }
+        };
+        let (list, reload) = source();
+        let text = render(&list, &reload, now, process.as_ref(), &self.static_text);
+        let body = Arc::new(Body { second, generation, plain: Bytes::from(text), gzip: OnceLock::new() });
+        self.current.store(Some(body.clone()));
+        body
+    }
 }

@@ -30,10 +30,17 @@ impl ApiCounters {
         f(&mut self.by_operation.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Changes the counts, and says so to whoever caches a rendering of them.
+    fn change<R>(&self, f: impl FnOnce(&mut BTreeMap<String, OperationCounts>) -> R) -> R {
+        let result = self.with(f);
+        super::changed();
+        result
+    }
+
     /// Makes `operation` present with zero requests, and the `codes` with zero errors, so that
     /// `increase()` sees their first change.
     pub fn declare(&self, operation: &str, codes: &[ErrorCode]) {
-        self.with(|map| {
+        self.change(|map| {
             let counts = map.entry(operation.to_owned()).or_default();
             for code in codes {
                 counts.errors.entry(code.clone()).or_insert(0);
@@ -43,7 +50,7 @@ impl ApiCounters {
 
     /// One request sent.
     pub fn request(&self, operation: &str) {
-        self.with(|map| match map.get_mut(operation) {
+        self.change(|map| match map.get_mut(operation) {
             Some(counts) => counts.requests += 1,
             None => {
                 map.insert(operation.to_owned(), OperationCounts { requests: 1, ..OperationCounts::default() });
@@ -53,7 +60,7 @@ impl ApiCounters {
 
     /// One failed request (or a failure found in a response).
     pub fn error(&self, operation: &str, code: &ErrorCode) {
-        self.with(|map| {
+        self.change(|map| {
             let counts = match map.get_mut(operation) {
                 Some(counts) => counts,
                 None => map.entry(operation.to_owned()).or_default(),

@@ -21,6 +21,20 @@ use crate::aggregate::Aggregate;
 use crate::error::CollectionError;
 pub use counters::{ApiCounters, OperationCounts};
 
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// A number that moves whenever anything a scrape shows changes, but for the clock: a publish,
+/// an API counter, the list of units, the reload status. An exposition rendered at one
+/// generation (and within one second) is good for as long as it stays the same.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::SeqCst)
+}
+
+/// Something a scrape shows has changed.
+pub fn changed() {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
 /// The account and region a unit's series describe.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TargetId {
@@ -301,6 +315,7 @@ impl Unit {
     /// Replaces the published state; only the unit's collector calls it.
     pub fn publish(&self, published: Published) {
         self.published.store(Arc::new(published));
+        changed();
     }
 
     /// The account and region, once the account is known.

@@ -1,17 +1,13 @@
 //! The exporter's web endpoints: `/metrics` (or `--web.telemetry-path`), a landing page at `/`,
 //! `/-/healthy`, `/-/ready` and (with `--web.enable-lifecycle`) `POST /-/reload`.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use prometheus::Registry;
 
 use crate::clock::unix_now;
 use crate::supervisor::Supervisor;
@@ -21,8 +17,8 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// What the web server serves from.
 pub struct Web {
-    /// Build info and `process_*`.
-    pub registry: Registry,
+    /// What `/metrics` serves, rendered at most once per second and change.
+    pub exposition: crate::metrics::Exposition,
     pub telemetry_path: String,
     pub supervisor: Arc<Supervisor>,
     /// Serve `POST /-/reload`.
@@ -93,7 +89,7 @@ impl Web {
             return response;
         }
         match route {
-            Route::Metrics => self.metrics(request.headers()),
+            Route::Metrics => self.metrics(request.headers()).await,
             Route::Landing => self.landing(),
             Route::Healthy => text(StatusCode::OK, "Healthy\n"),
             Route::Ready if self.supervisor.ready() => text(StatusCode::OK, "Ready\n"),
@@ -127,28 +123,15 @@ impl Web {
         }
     }
 
-    fn metrics(&self, request_headers: &HeaderMap) -> Response<Full<Bytes>> {
-        let units = self.supervisor.units();
-        let reload = self.supervisor.reload_status();
-        let body = match crate::metrics::render(&self.registry, &units, &reload, unix_now()) {
-            Ok(body) => body,
-            Err(error) => {
-                tracing::error!(%error, "cannot render metrics");
-                return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot render metrics: {error}\n"));
-            }
-        };
+    async fn metrics(&self, request_headers: &HeaderMap) -> Response<Full<Bytes>> {
+        let supervisor = &self.supervisor;
+        let body = self.exposition.body(|| (supervisor.units(), supervisor.reload_status())).await;
         let mut response = if accepts_gzip(request_headers) {
-            let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-            match encoder.write_all(body.as_bytes()).and_then(|()| encoder.finish()) {
-                Ok(gzipped) => {
-                    let mut response = Response::new(Full::new(Bytes::from(gzipped)));
-                    response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                    response
-                }
-                Err(_) => Response::new(Full::new(Bytes::from(body))),
-            }
+            let mut response = Response::new(Full::new(body.gzip().clone()));
+            response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
         } else {
-            Response::new(Full::new(Bytes::from(body)))
+            Response::new(Full::new(body.plain.clone()))
         };
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
