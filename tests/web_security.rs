@@ -72,6 +72,41 @@ const CASES: &[(&str, &str)] = &[
         "curves",
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  curve_preferences: [CurveP521, X25519, CurveP256]\n",
     ),
+    // Go's alias of RequireAnyClientCert, and "" for NoClientCert: promtool accepts both.
+    (
+        "require-client-cert",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireClientCert\n",
+    ),
+    (
+        "empty-client-auth",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: \"\"\n",
+    ),
+    (
+        "empty-client-auth-with-ca",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: \"\"\n  client_ca_file: ca.crt\n",
+    ),
+    // A named CA file is read whatever the policy: a missing one is refused.
+    (
+        "any-missing-ca",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAnyClientCert\n  client_ca_file: nope.crt\n",
+    ),
+    (
+        "request-missing-ca",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequestClientCert\n  client_ca_file: nope.crt\n",
+    ),
+    (
+        "no-client-cert-missing-ca",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: NoClientCert\n  client_ca_file: nope.crt\n",
+    ),
+    // Only suites rustls lacks: TLS 1.2 stays on, with rustls' own suites (and a warning).
+    (
+        "cbc-only",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n",
+    ),
+    (
+        "cbc-only-tls12",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]\n  max_version: TLS12\n",
+    ),
     ("bad-curve", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  curve_preferences: [P256]\n"),
     (
         "prefer-client-ciphers",
@@ -149,6 +184,14 @@ async fn the_exporter_agrees_with_promtool_on_every_file_and_serves_every_accept
                     _ => 200,
                 };
                 assert_eq!(status, expected, "{name}: the exporter does not serve with this file");
+                if tls && expected == 200 {
+                    // TLS 1.2 is served whatever the file's cipher suites (curl's own are ECDHE).
+                    let tls12 = tokio::task::block_in_place(|| {
+                        curl(&["--insecure", "--tls-max", "1.2", "--cert", &client_cert, "--key", &client_key, &url])
+                    });
+                    let wants_tls13 = text.contains("min_version: TLS13");
+                    assert_eq!(tls12, if wants_tls13 { 0 } else { 200 }, "{name}: TLS 1.2");
+                }
                 exporter.shutdown().await;
             }
             Err(error) => {

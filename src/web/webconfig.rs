@@ -13,8 +13,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
 
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::crypto::CryptoProvider;
@@ -218,17 +220,24 @@ fn tls_config(tls: TlsFile, dir: &Path) -> Result<Option<Arc<ServerConfig>>, Str
             }
         }
         // As in Go, the list applies to TLS 1.2; TLS 1.3's suites are not configurable.
-        provider.cipher_suites.retain(|suite| {
-            suite.version() == &rustls::version::TLS13 || names.iter().any(|n| *n == format!("{:?}", suite.suite()))
-        });
-        let unsupported: Vec<_> = names
-            .iter()
-            .filter(|n| {
-                n.contains("_WITH_") && !provider.cipher_suites.iter().any(|s| **n == format!("{:?}", s.suite()))
-            })
-            .collect();
-        if !unsupported.is_empty() {
-            tracing::warn!(?unsupported, "cipher suites that rustls does not offer are ignored");
+        let offered = |name: &String| provider.cipher_suites.iter().any(|s| *name == format!("{:?}", s.suite()));
+        let unsupported: Vec<&String> = names.iter().filter(|n| n.contains("_WITH_") && !offered(n)).collect();
+        let listed_tls12 = names.iter().filter(|n| n.contains("_WITH_")).count();
+        if listed_tls12 > 0 && unsupported.len() == listed_tls12 {
+            // Dropping every TLS 1.2 suite would turn TLS 1.2 off (and, with max_version TLS12,
+            // leave no way to connect): the nearest rustls offers is its own ECDHE AEAD suites.
+            tracing::warn!(
+                ?unsupported,
+                "none of the TLS 1.2 cipher_suites is offered by rustls (it has no CBC or RSA key \
+                exchange suites); serving TLS 1.2 with its ECDHE AES-GCM and ChaCha20-Poly1305 suites instead"
+            );
+        } else {
+            provider.cipher_suites.retain(|suite| {
+                suite.version() == &rustls::version::TLS13 || names.iter().any(|n| *n == format!("{:?}", suite.suite()))
+            });
+            if !unsupported.is_empty() {
+                tracing::warn!(?unsupported, "cipher suites that rustls does not offer are ignored");
+            }
         }
     }
     if let Some(curves) = &tls.curve_preferences {
@@ -276,7 +285,7 @@ fn tls_config(tls: TlsFile, dir: &Path) -> Result<Option<Arc<ServerConfig>>, Str
         .with_protocol_versions(&versions)
         .map_err(|e| format!("TLS configuration: {e}"))?
         .with_client_cert_verifier(verifier)
-        .with_cert_resolver(Arc::new(certificate));
+        .with_cert_resolver(certificate);
     config.ignore_client_order = tls.prefer_server_cipher_suites.unwrap_or(true);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(Arc::new(config)))
@@ -285,31 +294,52 @@ fn tls_config(tls: TlsFile, dir: &Path) -> Result<Option<Arc<ServerConfig>>, Str
 /// How often the certificate and key files are checked for a change.
 const CERTIFICATE_CHECK: Duration = Duration::from_secs(5);
 
-/// The server certificate, read again when its files change (checked at most every few seconds,
-/// during a handshake), so that a renewed certificate is served without a restart. A renewal that
-/// cannot be loaded is logged once, and the previous certificate stays in use.
+/// The server certificate. A handshake only reads the current one; a background task looks at
+/// the files every few seconds and swaps in a renewed certificate, so that it is served without
+/// a restart and no handshake ever waits on the file system. A renewal that cannot be loaded is
+/// logged once, and the previous certificate stays in use.
 #[derive(Debug)]
 struct ReloadingCertificate {
     cert_path: PathBuf,
     key_path: PathBuf,
     provider: Arc<CryptoProvider>,
-    state: Mutex<CertificateState>,
-}
-
-#[derive(Debug)]
-struct CertificateState {
-    current: Arc<CertifiedKey>,
-    /// Modification time and length of both files, as last loaded (or last tried).
-    stamp: Option<[(SystemTime, u64); 2]>,
-    checked: Instant,
+    current: ArcSwap<CertifiedKey>,
 }
 
 impl ReloadingCertificate {
-    fn load(cert_path: PathBuf, key_path: PathBuf, provider: Arc<CryptoProvider>) -> Result<Self, String> {
-        let stamp = file_stamp(&cert_path, &key_path);
-        let current = Arc::new(certified_key(&cert_path, &key_path, &provider)?);
-        let state = Mutex::new(CertificateState { current, stamp, checked: Instant::now() });
-        Ok(ReloadingCertificate { cert_path, key_path, provider, state })
+    fn load(cert_path: PathBuf, key_path: PathBuf, provider: Arc<CryptoProvider>) -> Result<Arc<Self>, String> {
+        let current = ArcSwap::from_pointee(certified_key(&cert_path, &key_path, &provider)?);
+        let certificate = Arc::new(ReloadingCertificate { cert_path, key_path, provider, current });
+        certificate.watch();
+        Ok(certificate)
+    }
+
+    /// Watches the files in the background (where there is a runtime: a plain check of the
+    /// file has none), for as long as the certificate is in use.
+    fn watch(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let watched = Arc::downgrade(self);
+        let mut stamp = file_stamp(&self.cert_path, &self.key_path);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(CERTIFICATE_CHECK).await;
+                let Some(certificate) = watched.upgrade() else { return };
+                let now = file_stamp(&certificate.cert_path, &certificate.key_path);
+                if now == stamp {
+                    continue;
+                }
+                stamp = now;
+                match certified_key(&certificate.cert_path, &certificate.key_path, &certificate.provider) {
+                    Ok(key) => {
+                        tracing::info!(cert_file = %certificate.cert_path.display(), "loaded the renewed TLS certificate");
+                        certificate.current.store(Arc::new(key));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot load the changed TLS certificate; serving the previous one");
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -333,24 +363,7 @@ fn certified_key(cert_path: &Path, key_path: &Path, provider: &CryptoProvider) -
 
 impl ResolvesServerCert for ReloadingCertificate {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.checked.elapsed() >= CERTIFICATE_CHECK {
-            state.checked = Instant::now();
-            let stamp = file_stamp(&self.cert_path, &self.key_path);
-            if stamp != state.stamp {
-                state.stamp = stamp;
-                match certified_key(&self.cert_path, &self.key_path, &self.provider) {
-                    Ok(key) => {
-                        tracing::info!(cert_file = %self.cert_path.display(), "loaded the renewed TLS certificate");
-                        state.current = Arc::new(key);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot load the changed TLS certificate; serving the previous one");
-                    }
-                }
-            }
-        }
-        Some(state.current.clone())
+        Some(self.current.load_full())
     }
 }
 
@@ -359,8 +372,19 @@ fn client_verifier(
     dir: &Path,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, String> {
-    let auth = tls.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    // As Go's exporter-toolkit: "" means NoClientCert, and RequireClientCert is an alias of
+    // RequireAnyClientCert.
+    let auth = match tls.client_auth_type.as_deref() {
+        None | Some("") => "NoClientCert",
+        Some("RequireClientCert") => "RequireAnyClientCert",
+        Some(other) => other,
+    };
     let ca_file = tls.client_ca_file.as_deref().filter(|s| !s.is_empty());
+    // The CA file is read whenever it is named, whatever the policy (a missing one is an error).
+    let ca_certs = match ca_file {
+        Some(file) => Some(read_certificates(&resolve(dir, file))?),
+        None => None,
+    };
     if ca_file.is_some() && auth == "NoClientCert" {
         return Err("Client CA's have been configured without a Client Auth Policy".to_owned());
     }
@@ -377,9 +401,8 @@ fn client_verifier(
         return Ok(Arc::new(UnverifiedClientCert { mandatory, accept: true, algorithms }));
     }
     let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(file) => {
-            let certs = read_certificates(&resolve(dir, file))?;
+    match ca_certs {
+        Some(certs) => {
             let (_added, _ignored) = roots.add_parsable_certificates(certs);
         }
         // Without a CA file Go verifies client certificates against the system's roots.
