@@ -1,15 +1,25 @@
 # syntax=docker/dockerfile:1
-# ads_exporter: a static (musl) binary on distroless/static, run as a non-root user.
+# ads_exporter: a static (musl) binary on distroless/static, run as a non-root user, for the
+# platform being built: the host's, or each of several with buildx.
 #   docker build -t ads_exporter .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t ads_exporter .
 #   docker run --rm -p 10237:10237 ads_exporter --demo
 
 FROM rust:1.95-bookworm AS build
-ARG TARGET=x86_64-unknown-linux-musl
-# musl-gcc builds ring's C and assembly for the static target.
+# The platform being built (amd64 or arm64), as BuildKit sets it; without BuildKit, the host's.
+ARG TARGETARCH
+# musl-gcc builds ring's C and assembly for the static target of that platform.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends musl-tools=1.2.3-1 \
     && rm -rf /var/lib/apt/lists/* \
-    && rustup target add "${TARGET}"
+    && arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
+    && case "${arch}" in \
+         amd64) target=x86_64-unknown-linux-musl ;; \
+         arm64) target=aarch64-unknown-linux-musl ;; \
+         *) echo "unsupported architecture ${arch}: build for amd64 or arm64" >&2; exit 1 ;; \
+       esac \
+    && rustup target add "${target}" \
+    && echo "${target}" > /rust-target
 WORKDIR /src
 # Dependencies first, in a layer of their own: it is rebuilt only when Cargo.toml or Cargo.lock
 # change, not when the sources do.
@@ -17,15 +27,15 @@ COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && cargo build --release --locked --target "${TARGET}" \
+    && cargo build --release --locked --target "$(cat /rust-target)" \
     && rm -rf src
 COPY src ./src
 # The git revision for ads_exporter_build_info (.git is not copied into the build).
 ARG REVISION=unknown
 ENV ADS_EXPORTER_REVISION=${REVISION}
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked --target "${TARGET}" \
-    && cp "target/${TARGET}/release/ads_exporter" /ads_exporter
+    && cargo build --release --locked --target "$(cat /rust-target)" \
+    && cp "target/$(cat /rust-target)/release/ads_exporter" /ads_exporter
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG REVISION=unknown

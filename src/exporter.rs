@@ -161,7 +161,9 @@ pub fn demo_targets(settings: &crate::target::UnitSettings) -> Vec<TargetSpec> {
 /// `AuthorizationErrorException`. Every dashboard panel has something to show.
 async fn start_demo_simulator() -> Result<RunningSimulator, Error> {
     let seed: u64 = rand::random();
-    let evolution = Evolution::default();
+    // Busier than an account usually is: across the six units, exports start and finish every
+    // few seconds.
+    let evolution = Evolution { mean_seconds_between_starts: 10.0, run_seconds: (5.0, 40.0), ..Evolution::default() };
     let config =
         SimulatorConfig { evolution: Some(evolution.clone()), seed, any_role: true, ..SimulatorConfig::default() };
     let simulator = Simulator::demo(250, config);

@@ -119,6 +119,22 @@ async fn demo_mode_serves_live_metrics_and_stops_on_sigterm() {
     assert!(value(&samples, &stuck) >= 3.0 * 3600.0 - 60.0);
     promtool_check_metrics(&get(&url).await.text());
 
+    // As the README says: exports start and finish every few seconds.
+    let of_status = |s: &Samples, status: &str| -> f64 {
+        s.iter()
+            .filter(|(k, _)| k.starts_with("ads_export_tasks{") && k.contains(&format!("status=\"{status}\"")))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let total = |s: &Samples| of_status(s, "SUCCEEDED") + of_status(s, "FAILED") + of_status(s, "IN_PROGRESS");
+    let finished = |s: &Samples| of_status(s, "SUCCEEDED") + of_status(s, "FAILED");
+    let (started_before, finished_before) = (total(&samples), finished(&samples));
+    wait_for("exports to start and to finish", || async {
+        let now = parse_samples(&get(&url).await.text());
+        (total(&now) > started_before && finished(&now) > finished_before).then_some(())
+    })
+    .await;
+
     running.signal("TERM");
     let status = tokio::task::block_in_place(|| running.wait_for_exit(Duration::from_secs(15)));
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");

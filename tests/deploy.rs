@@ -50,6 +50,12 @@ fn the_dockerfile_passes_hadolint_and_uses_the_default_port() {
     assert!(dockerfile.contains(&format!("EXPOSE {}", default_port())));
     assert!(dockerfile.contains("USER 65532:65532"));
     assert!(dockerfile.contains("FROM gcr.io/distroless/static"));
+    // For the platform being built, not only x86_64.
+    assert!(dockerfile.contains("ARG TARGETARCH"));
+    for target in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"] {
+        assert!(dockerfile.contains(target), "{target}");
+    }
+    assert!(!dockerfile.contains("ARG TARGET="), "no fixed target");
     let ignore = std::fs::read_to_string(project(".dockerignore")).unwrap();
     assert!(ignore.lines().any(|l| l == "*"), ".dockerignore lets in only what the build needs");
 }
