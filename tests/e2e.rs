@@ -167,6 +167,16 @@ async fn http_endpoints_answer_as_documented() {
     assert_eq!(value(&parse_single(&text), "ads_export_tasks{status=\"FAILED\"}"), 246.0);
     assert!(gzipped.body.len() < text.len() / 2, "gzip shrinks the exposition");
 
+    // RFC 9110: an explicit q=0 refuses gzip whatever * says; identity alone is plain.
+    for (accept, gzip) in
+        [("gzip;q=0, *", false), ("GZIP;Q=0", false), ("identity", false), ("*", true), ("br, gzip;q=0.5", true)]
+    {
+        let reply = request(Method::GET, &exporter.url("/custom-metrics"), &[("accept-encoding", accept)]).await;
+        assert_eq!(reply.headers.get("content-encoding").is_some(), gzip, "Accept-Encoding: {accept}");
+        let text = if gzip { gunzip(&reply.body) } else { reply.text() };
+        assert!(text.contains("ads_export_tasks{"), "Accept-Encoding: {accept}");
+    }
+
     let head = request(Method::HEAD, &exporter.url("/custom-metrics"), &[]).await;
     assert_eq!(head.status, StatusCode::OK);
     assert!(head.body.is_empty());
