@@ -1,6 +1,7 @@
 //! Command-line flags (each also read from an `ADS_EXPORTER_...` environment variable) and their
 //! validation into a [`Config`].
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::config::{
 };
 use crate::simulator::Fault;
 use crate::target::file::{Defaults, TargetSpec, check_region};
-use crate::target::{Filters, Identity, UnitSettings};
+use crate::target::{Filters, Identity, Kind, UnitSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -134,6 +135,108 @@ pub struct CollectorArgs {
     #[arg(long = "filter.agent-id", env = "ADS_EXPORTER_FILTER_AGENT_ID", value_name = "ID",
           value_delimiter = ',', value_parser = parse_non_empty, help_heading = "Filters")]
     pub agent_ids: Vec<String>,
+    /// Collect export tasks (DescribeExportTasks) and their lifecycle; on by default.
+    #[arg(
+        long = "collector.export-tasks",
+        env = "ADS_EXPORTER_COLLECTOR_EXPORT_TASKS",
+        overrides_with = "no_export_tasks",
+        help_heading = "Collectors"
+    )]
+    pub export_tasks: bool,
+    /// Do not collect export tasks.
+    #[arg(
+        long = "no-collector.export-tasks",
+        env = "ADS_EXPORTER_NO_COLLECTOR_EXPORT_TASKS",
+        overrides_with = "export_tasks",
+        help_heading = "Collectors"
+    )]
+    pub no_export_tasks: bool,
+    /// Collect continuous exports (DescribeContinuousExports); on by default.
+    #[arg(
+        long = "collector.continuous-exports",
+        env = "ADS_EXPORTER_COLLECTOR_CONTINUOUS_EXPORTS",
+        overrides_with = "no_continuous_exports",
+        help_heading = "Collectors"
+    )]
+    pub continuous_exports: bool,
+    /// Do not collect continuous exports.
+    #[arg(
+        long = "no-collector.continuous-exports",
+        env = "ADS_EXPORTER_NO_COLLECTOR_CONTINUOUS_EXPORTS",
+        overrides_with = "continuous_exports",
+        help_heading = "Collectors"
+    )]
+    pub no_continuous_exports: bool,
+    /// Collect import tasks (DescribeImportTasks); on by default.
+    #[arg(
+        long = "collector.import-tasks",
+        env = "ADS_EXPORTER_COLLECTOR_IMPORT_TASKS",
+        overrides_with = "no_import_tasks",
+        help_heading = "Collectors"
+    )]
+    pub import_tasks: bool,
+    /// Do not collect import tasks.
+    #[arg(
+        long = "no-collector.import-tasks",
+        env = "ADS_EXPORTER_NO_COLLECTOR_IMPORT_TASKS",
+        overrides_with = "import_tasks",
+        help_heading = "Collectors"
+    )]
+    pub no_import_tasks: bool,
+    /// Collect the discovery summary (GetDiscoverySummary): servers, applications, agents and collectors by state; on by default.
+    #[arg(
+        long = "collector.discovery-summary",
+        env = "ADS_EXPORTER_COLLECTOR_DISCOVERY_SUMMARY",
+        overrides_with = "no_discovery_summary",
+        help_heading = "Collectors"
+    )]
+    pub discovery_summary: bool,
+    /// Do not collect discovery summary.
+    #[arg(
+        long = "no-collector.discovery-summary",
+        env = "ADS_EXPORTER_NO_COLLECTOR_DISCOVERY_SUMMARY",
+        overrides_with = "discovery_summary",
+        help_heading = "Collectors"
+    )]
+    pub no_discovery_summary: bool,
+    /// Collect every agent and collector (DescribeAgents, which pages them all); off by default, on in demo mode.
+    #[arg(
+        long = "collector.agents",
+        env = "ADS_EXPORTER_COLLECTOR_AGENTS",
+        overrides_with = "no_agents",
+        help_heading = "Collectors"
+    )]
+    pub agents: bool,
+    /// Do not collect agents.
+    #[arg(
+        long = "no-collector.agents",
+        env = "ADS_EXPORTER_NO_COLLECTOR_AGENTS",
+        overrides_with = "agents",
+        help_heading = "Collectors"
+    )]
+    pub no_agents: bool,
+}
+
+impl CollectorArgs {
+    /// The collectors the flags switch on (each flag's default where neither form is given).
+    fn collectors(&self, demo: bool) -> BTreeSet<Kind> {
+        let switch = |on: bool, off: bool, kind: Kind| {
+            if off { false } else { on || kind.on_by_default() || demo }
+        };
+        [
+            (Kind::ExportTasks, switch(self.export_tasks, self.no_export_tasks, Kind::ExportTasks)),
+            (
+                Kind::ContinuousExports,
+                switch(self.continuous_exports, self.no_continuous_exports, Kind::ContinuousExports),
+            ),
+            (Kind::ImportTasks, switch(self.import_tasks, self.no_import_tasks, Kind::ImportTasks)),
+            (Kind::DiscoverySummary, switch(self.discovery_summary, self.no_discovery_summary, Kind::DiscoverySummary)),
+            (Kind::Agents, switch(self.agents, self.no_agents, Kind::Agents)),
+        ]
+        .into_iter()
+        .filter_map(|(kind, on)| on.then_some(kind))
+        .collect()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -307,6 +410,12 @@ impl Cli {
             ));
         }
         let default_interval = Duration::from_secs(if self.demo { 5 } else { 60 });
+        let collectors = self.collector.collectors(self.demo);
+        if collectors.is_empty() {
+            return Err(
+                "every collector is switched off (--no-collector.*): there would be nothing to collect".to_owned()
+            );
+        }
         let defaults = Defaults {
             regions: self.aws.region.iter().cloned().collect(),
             settings: UnitSettings {
@@ -315,6 +424,7 @@ impl Cli {
                 page_size: self.collector.page_size,
                 max_attempts: self.aws.max_attempts,
             },
+            collectors: collectors.clone(),
         };
         let targets = match &self.targets_file {
             Some(path) => Targets::File(path.clone()),
@@ -332,6 +442,7 @@ impl Cli {
                     export_ids: self.collector.export_ids.clone(),
                     agent_ids: self.collector.agent_ids.clone(),
                 },
+                collectors,
             })),
         };
         let aws = AwsSettings {
@@ -486,6 +597,28 @@ mod tests {
             assert!(line.contains(flag), "{line:?} does not name {flag}");
             assert!(!line.contains('\n'));
         }
+    }
+
+    #[test]
+    fn collectors_switch_on_and_off() {
+        let config = parse(&[]).unwrap().config().unwrap();
+        assert_eq!(config.defaults.collectors, Kind::defaults());
+        assert!(!config.defaults.collectors.contains(&Kind::Agents));
+        let config = parse(&["--collector.agents", "--no-collector.import-tasks"]).unwrap().config().unwrap();
+        assert!(config.defaults.collectors.contains(&Kind::Agents));
+        assert!(!config.defaults.collectors.contains(&Kind::ImportTasks));
+        assert_eq!(flag_target(&config).collectors, config.defaults.collectors);
+        // The last of the two forms wins.
+        let config = parse(&["--no-collector.agents", "--collector.agents"]).unwrap().config().unwrap();
+        assert!(config.defaults.collectors.contains(&Kind::Agents));
+        assert!(parse(&["--demo"]).unwrap().config().unwrap().defaults.collectors.contains(&Kind::Agents));
+        let all_off = [
+            "--no-collector.export-tasks",
+            "--no-collector.continuous-exports",
+            "--no-collector.import-tasks",
+            "--no-collector.discovery-summary",
+        ];
+        assert!(parse(&all_off).unwrap().config().unwrap_err().contains("every collector is switched off"));
     }
 
     #[test]

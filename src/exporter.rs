@@ -13,9 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::AwsContext;
 use crate::config::{Config, Targets};
 use crate::error::Error;
-use crate::simulator::{
-    Evolution, Fault, FaultPlan, Population, RunningSimulator, Schedule, Simulator, SimulatorConfig,
-};
+use crate::simulator::{Evolution, Fault, FaultPlan, Population, RunningSimulator, Simulator, SimulatorConfig};
 use crate::supervisor::{Reconciled, Supervisor};
 use crate::target::file::TargetSpec;
 use crate::target::{Identity, Role};
@@ -43,7 +41,7 @@ impl Exporter {
             config.aws.endpoint_url = Some(endpoint.clone());
             config.aws.sts_endpoint_url = Some(endpoint);
             if let Targets::Flags(_) = config.targets {
-                config.targets = Targets::Specs(demo_targets(&config.defaults.settings));
+                config.targets = Targets::Specs(demo_targets(&config.defaults.settings, &config.defaults.collectors));
             }
         }
         let web_config = match &config.web.config_file {
@@ -131,7 +129,10 @@ pub const DEMO_ACCOUNTS: [&str; 3] = ["111111111111", "222222222222", "333333333
 pub const DEMO_REGIONS: [&str; 2] = ["us-west-2", "eu-west-1"];
 
 /// The demo's targets: three accounts in two regions, with static labels.
-pub fn demo_targets(settings: &crate::target::UnitSettings) -> Vec<TargetSpec> {
+pub fn demo_targets(
+    settings: &crate::target::UnitSettings,
+    collectors: &std::collections::BTreeSet<crate::target::Kind>,
+) -> Vec<TargetSpec> {
     let target = |origin: &str, identity: Identity, labels: &[(&str, &str)]| TargetSpec {
         origin: origin.to_owned(),
         identity,
@@ -139,6 +140,7 @@ pub fn demo_targets(settings: &crate::target::UnitSettings) -> Vec<TargetSpec> {
         labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
         settings: settings.clone(),
         filters: Default::default(),
+        collectors: collectors.clone(),
     };
     let role = |account: &str, external_id: Option<&str>| Identity {
         role: Some(Role {
@@ -179,11 +181,8 @@ async fn start_demo_simulator() -> Result<RunningSimulator, Error> {
             simulator.add_account(account, region, population);
         }
     }
-    simulator.set_fault(Some(FaultPlan { fault: Fault::Throttle, schedule: Schedule::Probability(0.1) }));
-    let refusals = FaultPlan {
-        fault: Fault::Error("AuthorizationErrorException".to_owned()),
-        schedule: Schedule::Probability(0.3),
-    };
+    simulator.set_fault(Some(FaultPlan::sometimes(Fault::Throttle, 0.1)));
+    let refusals = FaultPlan::sometimes(Fault::Error("AuthorizationErrorException".to_owned()), 0.3);
     simulator.set_fault_for(DEMO_ACCOUNTS[2], DEMO_REGIONS[1], Some(refusals));
     let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Simulator)?;
     tracing::info!(endpoint = %running.endpoint_url(), "demo mode: collecting from the built-in ADS simulator");

@@ -94,7 +94,7 @@ async fn simulate(args: &SimulateArgs) -> Result<(), String> {
     let simulator = Simulator::demo(args.tasks, config);
     if let Some(fault) = &args.fault {
         let schedule = args.fault_probability.map_or(Schedule::Always, Schedule::Probability);
-        simulator.set_fault(Some(FaultPlan { fault: fault.clone(), schedule }));
+        simulator.set_fault(Some(FaultPlan { fault: fault.clone(), schedule, operation: None }));
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

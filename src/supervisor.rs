@@ -17,12 +17,13 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::AwsContext;
 use crate::aws::UnitClients;
 use crate::clock::unix_now;
-use crate::collector::{Collector, OPERATION, Pools, caller_account};
+use crate::collectors::{Collector, Pools, caller_account};
 use crate::config::{CollectionSettings, Targets};
+use crate::data::export_tasks::Lifecycle;
 use crate::error::ErrorCode;
 use crate::metrics::ReloadStatus;
 use crate::target::file::{ADS_REGIONS, Defaults, expand};
-use crate::target::{Claims, Identity, Published, TargetId, Unit, UnitList, UnitSpec};
+use crate::target::{Claims, Identity, TargetId, Unit, UnitList, UnitSpec};
 
 /// How long loading waits for STS to tell new units' accounts.
 const ACCOUNT_LOOKUP: Duration = Duration::from_secs(5);
@@ -51,9 +52,10 @@ impl std::fmt::Display for Reconciled {
     }
 }
 
+/// The collectors of one unit.
 struct Task {
     cancel: CancellationToken,
-    handle: JoinHandle<()>,
+    handles: Vec<JoinHandle<()>>,
 }
 
 /// The units of this process, and how to change them.
@@ -230,7 +232,9 @@ impl Supervisor {
         for entry in &plan {
             if let Err((origin, spec)) = entry {
                 let unit = Unit::new(spec.clone(), origin.clone());
-                unit.api.declare(OPERATION, &ErrorCode::watched());
+                for kind in &unit.spec.collectors {
+                    unit.api.declare(kind.operation(), &ErrorCode::watched());
+                }
                 let clients = self.aws.clients(&unit.spec, unit.api.clone()).await;
                 fresh.push((unit, clients));
             }
@@ -262,13 +266,13 @@ impl Supervisor {
             let known =
                 unit.spec.identity.known_account().map(str::to_owned).or_else(|| self.aws.accounts.known(profile));
             if let Some(account_id) = known {
-                unit.publish(Published { account_id: Some(account_id), ..Published::default() });
+                unit.update_state(|state| state.account_id = Some(account_id.clone()));
                 continue;
             }
             let (unit, clients, accounts) = (unit.clone(), clients.clone(), self.aws.accounts.clone());
             lookups.spawn(async move {
                 if let Ok(account_id) = caller_account(&unit, &clients, &accounts).await {
-                    unit.publish(Published { account_id: Some(account_id), ..Published::default() });
+                    unit.update_state(|state| state.account_id = Some(account_id.clone()));
                 }
             });
         }
@@ -278,31 +282,36 @@ impl Supervisor {
     }
 
     /// Claims a new unit's account and region when it is known (a unit that cannot is refused
-    /// before it publishes anything), and starts its collector.
+    /// before it publishes anything), and starts its collectors.
     fn launch(&self, unit: Arc<Unit>, clients: UnitClients, single: bool) -> Arc<Unit> {
-        if let Some(account_id) = unit.published().account_id.clone() {
+        if let Some(account_id) = unit.state().account_id.clone() {
             let target = TargetId { account_id: account_id.clone(), region: unit.spec.region.clone() };
             if let Err(holder) = self.claims.claim(&target, &unit) {
                 tracing::error!(unit = %unit.spec, target = %unit.origin(), other = %holder.description,
                     "refusing a unit: it collects account {account_id} in {}, which {} already collects; remove one of them",
                     unit.spec.region, holder.description);
-                let refused = Some(format!("the same account and region as {}", holder.origin));
-                unit.publish(Published { account_id: Some(account_id), refused, ..Published::default() });
+                let refused = format!("the same account and region as {}", holder.origin);
+                unit.update_state(|state| state.refused = Some(refused.clone()));
             }
         }
-        let collector = Collector {
-            unit: unit.clone(),
-            clients,
-            max_backoff: self.collection.max_backoff,
-            pools: self.pools.clone(),
-            claims: self.claims.clone(),
-            accounts: self.aws.accounts.clone(),
-        };
-        // A lone unit collects at once; many spread over the interval.
-        let delay = if single { Duration::ZERO } else { unit.spec.start_offset() };
         let cancel = self.cancel.child_token();
-        let handle = tokio::spawn(collector.run(cancel.clone(), delay));
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(unit.id, Task { cancel, handle });
+        let mut handles = Vec::with_capacity(unit.slots.len());
+        for slot in &unit.slots {
+            let collector = Collector {
+                unit: unit.clone(),
+                kind: slot.kind,
+                clients: clients.clone(),
+                max_backoff: self.collection.max_backoff,
+                pools: self.pools.clone(),
+                claims: self.claims.clone(),
+                accounts: self.aws.accounts.clone(),
+                lifecycle: Lifecycle::default(),
+            };
+            // A lone unit collects at once; many spread over the interval.
+            let delay = if single { Duration::ZERO } else { unit.spec.start_offset(slot.kind) };
+            handles.push(tokio::spawn(collector.run(cancel.clone(), delay)));
+        }
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(unit.id, Task { cancel, handles });
         unit
     }
 
@@ -310,7 +319,7 @@ impl Supervisor {
     pub async fn shutdown(&self, within: Duration) {
         self.cancel.cancel();
         let handles: Vec<JoinHandle<()>> =
-            self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, t)| t.handle).collect();
+            self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain().flat_map(|(_, t)| t.handles).collect();
         let all = async {
             for handle in handles {
                 let _ = handle.await;

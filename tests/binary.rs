@@ -63,8 +63,9 @@ fn the_readme_documents_every_flag_and_metric() {
             assert!(readme.contains(&format!("`{flag}`")), "the README does not document {flag}");
         }
     }
-    let names: Vec<&str> = ads_exporter::metrics::FAMILIES
+    let names: Vec<&str> = ads_exporter::metrics::units::FAMILIES
         .iter()
+        .chain(ads_exporter::metrics::PROCESS_WIDE)
         .chain(ads_exporter::metrics::process::FAMILIES)
         .map(|f| f.name)
         .chain(["ads_exporter_build_info"])
@@ -100,8 +101,14 @@ async fn demo_mode_serves_live_metrics_and_stops_on_sigterm() {
     let first = unit(DEMO_ACCOUNTS[0], "us-west-2", &[("programme", "dc-exit"), ("wave", "1")]);
     let samples = wait_for("every demo unit's first collection", || async {
         let samples = parse_samples(&get(&url).await.text());
-        let collected = samples.iter().filter(|(k, v)| k.starts_with("ads_collections_total{") && **v >= 1.0).count();
-        (collected == 6 && samples.get(&format!("ads_up{{{first}}}")) == Some(&1.0)).then_some(samples)
+        let collected = samples
+            .iter()
+            .filter(|(k, v)| {
+                k.starts_with("ads_collections_total{") && k.contains("collector=\"export_tasks\"") && **v >= 1.0
+            })
+            .count();
+        (collected == 6 && samples.get(&format!("ads_up{{{first},collector=\"export_tasks\"}}")) == Some(&1.0))
+            .then_some(samples)
     })
     .await;
     assert_eq!(value(&samples, "ads_targets"), 6.0);
@@ -110,7 +117,7 @@ async fn demo_mode_serves_live_metrics_and_stops_on_sigterm() {
             let up = samples.keys().filter(|k| {
                 k.starts_with("ads_up{") && k.contains(&format!("aws_account_id=\"{account}\",aws_region=\"{region}\""))
             });
-            assert_eq!(up.count(), 1, "{account} in {region}");
+            assert_eq!(up.count(), 5, "{account} in {region}: every collector, the demo turns agents on");
         }
     }
     let succeeded = value(&samples, &format!("ads_export_tasks{{{first},status=\"SUCCEEDED\"}}"));

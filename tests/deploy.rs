@@ -161,7 +161,11 @@ fn the_sharded_variant_runs_a_statefulset_whose_pods_take_their_shard_from_their
     let map = kind(&docs, "ConfigMap");
     assert_eq!(set["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"], map["metadata"]["name"]);
     let targets = map["data"]["targets.yml"].as_str().unwrap();
-    let defaults = ads_exporter::target::file::Defaults { regions: Vec::new(), settings: Default::default() };
+    let defaults = ads_exporter::target::file::Defaults {
+        regions: Vec::new(),
+        settings: Default::default(),
+        collectors: ads_exporter::target::Kind::defaults(),
+    };
     let parsed = ads_exporter::target::file::parse(targets, &defaults).expect("the example targets file is valid");
     assert_eq!(ads_exporter::target::file::expand(&parsed, |_| None).unwrap().len(), 5);
     // Every pod is a target of the base's ServiceMonitor.

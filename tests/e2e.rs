@@ -83,7 +83,10 @@ async fn every_task_gauge_has_its_exact_value() {
     assert!(value(&samples, "ads_collection_duration_seconds") > 0.0);
     // Its labels: the account of the static test keys, and the region.
     let all = scrape_all(&exporter).await;
-    assert_eq!(value(&all, &format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[]))), 1.0);
+    assert_eq!(
+        value(&all, &format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("collector", "export_tasks")]))),
+        1.0
+    );
     let failed = format!("ads_export_tasks{{{}}}", unit(ACCOUNT, "us-west-2", &[("status", "FAILED")]));
     assert_eq!(value(&all, &failed), 246.0);
     assert_eq!(value(&all, "ads_targets"), 1.0);
@@ -193,7 +196,7 @@ async fn http_endpoints_answer_as_documented() {
     let html = landing.text();
     assert!(html.contains("<a href=\"/custom-metrics\">Metrics</a>"));
     assert!(html.contains(env!("CARGO_PKG_VERSION")));
-    assert!(html.contains("<td>up</td>"), "{html}");
+    assert!(html.contains("export_tasks: up; last success "), "{html}");
     assert!(html.contains(&format!("<td>{ACCOUNT}</td><td>us-west-2</td>")), "{html}");
     assert!(html.contains("FAILED: 246"));
 

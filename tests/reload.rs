@@ -97,7 +97,12 @@ async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
     assert_eq!(accounts_of(&after), expected, "C's series vanished, eu-west-1 appeared");
     assert!(!after.keys().any(|k| k.contains(&format!("aws_account_id=\"{C}\""))), "no series of a removed unit");
     assert!(!after.keys().any(|k| k.contains("wave=\"1\"")), "the changed unit's old series are gone");
-    assert!(after.contains_key(&format!("ads_up{{{}}}", unit(B, "us-west-2", &[("wave", "2")]))));
+    assert!(
+        after.contains_key(&format!(
+            "ads_up{{{}}}",
+            unit(B, "us-west-2", &[("wave", "2"), ("collector", "export_tasks")])
+        ))
+    );
     // The unchanged unit kept its state and counters.
     let kept = of_unit(&after, ACCOUNT, "us-west-2", &["wave"]);
     assert!(value(&kept, "ads_collections_total") >= value(&kept_before, "ads_collections_total"));

@@ -65,9 +65,15 @@ async fn every_unit_has_its_exact_gauges_and_labels() {
         assert_eq!(value(&unit, "ads_collection_pages"), 1.0);
     }
     // Every series of a family has the same label names; a label a target lacks is "".
-    let base = format!("ads_up{{{}}}", unit(ACCOUNT, "eu-west-1", &[("programme", "base"), ("wave", "")]));
+    let base = format!(
+        "ads_up{{{}}}",
+        unit(ACCOUNT, "eu-west-1", &[("programme", "base"), ("wave", ""), ("collector", "export_tasks")])
+    );
     assert_eq!(value(&samples, &base), 1.0);
-    let b = format!("ads_up{{{}}}", unit(B, "us-west-2", &[("programme", "dc-exit"), ("wave", "3")]));
+    let b = format!(
+        "ads_up{{{}}}",
+        unit(B, "us-west-2", &[("programme", "dc-exit"), ("wave", "3"), ("collector", "export_tasks")])
+    );
     assert_eq!(value(&samples, &b), 1.0);
     let c =
         format!("ads_export_tasks{{{}}}", unit(C, "us-west-2", &[("programme", ""), ("wave", ""), ("status", FAILED)]));
@@ -275,7 +281,10 @@ async fn two_units_that_resolve_to_the_same_account_and_region_are_refused() {
     })
     .await;
     let ups: Vec<_> = samples.keys().filter(|k| k.starts_with("ads_up{")).collect();
-    assert_eq!(ups, [&format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("copy", "")]))]);
+    assert_eq!(
+        ups,
+        [&format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("copy", ""), ("collector", "export_tasks")]))]
+    );
     assert_eq!(value(&samples, "ads_targets"), 2.0);
     assert_eq!(value(&samples, "ads_targets_refused"), 1.0);
     let landing = get(&format!("{url}/")).await.text();

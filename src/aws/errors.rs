@@ -7,7 +7,11 @@ use std::sync::Arc;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_applicationdiscovery::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_applicationdiscovery::operation::RequestId;
+use aws_sdk_applicationdiscovery::operation::describe_agents::DescribeAgentsError;
+use aws_sdk_applicationdiscovery::operation::describe_continuous_exports::DescribeContinuousExportsError;
 use aws_sdk_applicationdiscovery::operation::describe_export_tasks::DescribeExportTasksError;
+use aws_sdk_applicationdiscovery::operation::describe_import_tasks::DescribeImportTasksError;
+use aws_sdk_applicationdiscovery::operation::get_discovery_summary::GetDiscoverySummaryError;
 use aws_sdk_applicationdiscovery::operation::start_export_task::StartExportTaskError;
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
@@ -124,6 +128,14 @@ fn attempt_error_code(error: &OrchestratorError<ErasedError>, response: Option<&
         } else if let Some(e) = operation.downcast_ref::<StartExportTaskError>() {
             e.code()
         } else if let Some(e) = operation.downcast_ref::<GetCallerIdentityError>() {
+            e.code()
+        } else if let Some(e) = operation.downcast_ref::<DescribeContinuousExportsError>() {
+            e.code()
+        } else if let Some(e) = operation.downcast_ref::<DescribeImportTasksError>() {
+            e.code()
+        } else if let Some(e) = operation.downcast_ref::<GetDiscoverySummaryError>() {
+            e.code()
+        } else if let Some(e) = operation.downcast_ref::<DescribeAgentsError>() {
             e.code()
         } else {
             None

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 pub enum Kind {
     Gauge,
     Counter,
+    Histogram,
 }
 
 /// A metric family: its name, type and help text.
@@ -47,6 +48,7 @@ pub fn header(out: &mut String, family: &Family) {
     out.push_str(match family.kind {
         Kind::Gauge => " gauge\n",
         Kind::Counter => " counter\n",
+        Kind::Histogram => " histogram\n",
     });
 }
 

@@ -124,20 +124,36 @@ pub enum Schedule {
     Probability(f64),
 }
 
-/// A fault and when it applies.
+/// A fault, when it applies, and to which operation (all, by default).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultPlan {
     pub fault: Fault,
     pub schedule: Schedule,
+    /// Only this operation (`DescribeImportTasks`), or every one.
+    pub operation: Option<String>,
 }
 
 impl FaultPlan {
     pub fn always(fault: Fault) -> FaultPlan {
-        FaultPlan { fault, schedule: Schedule::Always }
+        FaultPlan { fault, schedule: Schedule::Always, operation: None }
     }
 
     pub fn times(fault: Fault, n: u32) -> FaultPlan {
-        FaultPlan { fault, schedule: Schedule::Times(n) }
+        FaultPlan { fault, schedule: Schedule::Times(n), operation: None }
+    }
+
+    /// Now and then, with probability `p`.
+    pub fn sometimes(fault: Fault, p: f64) -> FaultPlan {
+        FaultPlan { fault, schedule: Schedule::Probability(p), operation: None }
+    }
+
+    /// The same fault for one operation only.
+    pub fn only(self, operation: &str) -> FaultPlan {
+        FaultPlan { operation: Some(operation.to_owned()), ..self }
+    }
+
+    pub fn applies_to(&self, operation: &str) -> bool {
+        self.operation.as_deref().is_none_or(|only| only == operation)
     }
 }
 

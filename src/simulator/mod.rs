@@ -18,6 +18,7 @@
 
 pub mod faults;
 pub mod model;
+pub mod pipeline;
 pub mod sts;
 pub mod wire;
 
@@ -339,11 +340,18 @@ impl Simulator {
         let body = read_body(request.into_body()).await?;
         let _in_flight = InFlight::enter(&self.in_flight);
 
-        let shape = match self.draw_fault(Some((&caller.account, &region))) {
+        let shape = match self.draw_fault(Some((&caller.account, &region)), &operation) {
             Some(fault) => self.inject(fault).await?,
             None => None,
         };
         match operation.as_str() {
+            "DescribeContinuousExports" | "DescribeImportTasks" | "GetDiscoverySummary" | "DescribeAgents" => {
+                let body = self.pipeline(&operation, &body, &caller, region, shape.as_ref())?;
+                if shape == Some(Fault::Drop) {
+                    return Err(Answer::Drop(body));
+                }
+                Ok(body)
+            }
             "DescribeExportTasks" => {
                 let input: DescribeExportTasksRequest = parse_body(&body)?;
                 let body = self.describe_export_tasks(input, &caller, region, shape.as_ref())?;
@@ -411,7 +419,8 @@ impl Simulator {
             Ok(caller) => caller,
             Err(e) => return StsError::new(e.status, e.sts_code, e.message).into(),
         };
-        if let Some(fault) = self.draw_fault(None) {
+        let action = form.get("Action").cloned().unwrap_or_default();
+        if let Some(fault) = self.draw_fault(None, &action) {
             match fault.sts_error() {
                 Some(error) => return error.into(),
                 None => match self.inject(fault).await {
@@ -420,7 +429,6 @@ impl Simulator {
                 },
             }
         }
-        let action = form.get("Action").cloned().unwrap_or_default();
         if form.get("Version").map(String::as_str) != Some(sts::VERSION) {
             return StsError::new(
                 400,
@@ -552,12 +560,12 @@ impl Simulator {
 
     /// The active fault of an ADS call of `account` in `region` (or, with `None`, of an STS
     /// call), if it applies to this request; counts it down.
-    fn draw_fault(&self, scope: Option<(&str, &str)>) -> Option<Fault> {
+    fn draw_fault(&self, scope: Option<(&str, &str)>, operation: &str) -> Option<Fault> {
         let mut state = self.state();
         let State { global_fault, faults, sts_fault, rng, .. } = &mut *state;
         if let Some((account, region)) = scope {
             let key = (account.to_owned(), region.to_owned());
-            if let Some(plan) = faults.get_mut(&key) {
+            if let Some(plan) = faults.get_mut(&key).filter(|plan| plan.applies_to(operation)) {
                 let (fault, used_up) = apply(plan, rng);
                 if used_up {
                     faults.remove(&key);
@@ -566,7 +574,7 @@ impl Simulator {
             }
         }
         let slot = if scope.is_some() { global_fault } else { sts_fault };
-        let plan = slot.as_mut()?;
+        let plan = slot.as_mut().filter(|plan| plan.applies_to(operation))?;
         let (fault, used_up) = apply(plan, rng);
         if used_up {
             *slot = None;
@@ -627,9 +635,162 @@ impl Simulator {
         if let Some(evolution) = evolution {
             let Account { population, rng, evolved_at } = account;
             population.evolve(*evolved_at, now, evolution, rng);
+            population.pipeline.evolve(*evolved_at, now, rng);
         }
         account.evolved_at = now;
         account
+    }
+
+    /// Answers the operations of the rest of the pipeline: `DescribeContinuousExports`,
+    /// `DescribeImportTasks` and `DescribeAgents` (paged, with their filters and `maxResults`
+    /// limits) and `GetDiscoverySummary`.
+    fn pipeline(
+        &self,
+        operation: &str,
+        body: &[u8],
+        caller: &Caller,
+        region: String,
+        shape: Option<&Fault>,
+    ) -> Result<Bytes, ApiError> {
+        /// What a call asks for.
+        enum Query {
+            ContinuousExports { ids: Vec<String> },
+            ImportTasks { filters: Vec<wire::ImportTaskFilter> },
+            Agents { ids: Vec<String>, filters: Vec<ExportFilter> },
+            Summary,
+        }
+        let (query, max_results, next_token) = match operation {
+            "DescribeContinuousExports" => {
+                let input: wire::DescribeContinuousExportsRequest = parse_body(body)?;
+                (
+                    Query::ContinuousExports { ids: input.export_ids.unwrap_or_default() },
+                    input.max_results,
+                    input.next_token,
+                )
+            }
+            "DescribeImportTasks" => {
+                let input: wire::DescribeImportTasksRequest = parse_body(body)?;
+                let filters = input.filters.unwrap_or_default();
+                for filter in &filters {
+                    if !["IMPORT_TASK_ID", "STATUS", "NAME", "FILE_CLASSIFICATION"].contains(&filter.name.as_str()) {
+                        return Err(ApiError::invalid_value(format!(
+                            "Unknown import task filter name '{}'",
+                            filter.name
+                        )));
+                    }
+                }
+                (Query::ImportTasks { filters }, input.max_results, input.next_token)
+            }
+            "DescribeAgents" => {
+                let input: wire::DescribeAgentsRequest = parse_body(body)?;
+                let filters = input.filters.unwrap_or_default();
+                for filter in &filters {
+                    if filter.condition != "EQUALS" {
+                        return Err(ApiError::invalid_value(format!("Unknown condition '{}'", filter.condition)));
+                    }
+                }
+                let ids = input.agent_ids.unwrap_or_default();
+                (Query::Agents { ids, filters }, input.max_results, input.next_token)
+            }
+            _ => (Query::Summary, None, None),
+        };
+        let mut state = self.state();
+        let agent_ids = match &query {
+            Query::Agents { ids, .. } => ids.clone(),
+            _ => Vec::new(),
+        };
+        self.record(
+            &mut state,
+            RecordedRequest {
+                operation: operation.to_owned(),
+                region: region.clone(),
+                account: caller.account.clone(),
+                access_key_id: caller.access_key_id.clone(),
+                max_results,
+                export_ids: Vec::new(),
+                agent_ids,
+                next_token: next_token.clone(),
+            },
+        );
+        let pipeline = &self.evolved(&mut state, &caller.account, &region).population.pipeline;
+        let limit = match (operation, max_results) {
+            (_, None) => MAX_PAGE_SIZE,
+            (_, Some(n)) if n < 1 => return Err(ApiError::invalid_value("maxResults must be at least 1")),
+            ("DescribeAgents", Some(n)) => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
+            (_, Some(n)) if n > 100 => return Err(ApiError::invalid_value("maxResults must be at most 100")),
+            (_, Some(n)) => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE),
+        };
+        let limit = if shape == Some(&Fault::Oversize) { limit * 10 } else { limit };
+        let (key, items): (&str, Vec<serde_json::Value>) = match query {
+            Query::Summary => return Ok(wire::discovery_summary(pipeline).to_string().into()),
+            Query::ContinuousExports { ids } => (
+                "descriptions",
+                pipeline
+                    .continuous_exports
+                    .iter()
+                    .filter(|e| ids.is_empty() || ids.contains(&e.export_id))
+                    .map(|e| e.to_json())
+                    .collect(),
+            ),
+            Query::ImportTasks { filters } => {
+                let matches = |task: &pipeline::ImportTask| {
+                    filters.iter().all(|filter| {
+                        let field = match filter.name.as_str() {
+                            "IMPORT_TASK_ID" => task.import_task_id.as_str(),
+                            "STATUS" => task.status.as_str(),
+                            "NAME" => task.name.as_str(),
+                            _ => task.file_classification.as_deref().unwrap_or(""),
+                        };
+                        filter.values.iter().any(|v| v == field)
+                    })
+                };
+                ("tasks", pipeline.imports.iter().filter(|t| matches(t)).map(|t| t.to_json()).collect())
+            }
+            Query::Agents { ids, filters } => {
+                let matches = |agent: &pipeline::Agent| {
+                    (ids.is_empty() || ids.contains(&agent.agent_id))
+                        && filters.iter().all(|filter| {
+                            let field = match filter.name.as_str() {
+                                "agentId" => &agent.agent_id,
+                                "health" => &agent.health,
+                                "agentType" => &agent.agent_type,
+                                "collectionStatus" => &agent.collection_status,
+                                "version" => &agent.version,
+                                _ => return false,
+                            };
+                            filter.values.contains(field)
+                        })
+                };
+                ("agentsInfo", pipeline.agents.iter().filter(|a| matches(a)).map(|a| a.to_json()).collect())
+            }
+        };
+        let start = match next_token.as_deref() {
+            None | Some("") | Some(REPEATED_TOKEN) => 0,
+            Some(token) => token
+                .parse::<usize>()
+                .ok()
+                .filter(|&offset| offset <= items.len())
+                .ok_or_else(|| ApiError::invalid_value("The nextToken is invalid"))?,
+        };
+        let end = (start + limit).min(items.len());
+        let mut next = (end < items.len()).then(|| end.to_string());
+        if shape == Some(&Fault::RepeatToken) {
+            next = Some(REPEATED_TOKEN.to_owned());
+        }
+        let mut page: Vec<serde_json::Value> = items[start..end].to_vec();
+        if matches!(shape, Some(Fault::MissingFields | Fault::MissingStatus)) {
+            for item in &mut page {
+                if let Some(object) = item.as_object_mut() {
+                    object.remove("status");
+                    object.remove("health");
+                }
+            }
+        }
+        let mut response = serde_json::json!({ key: page });
+        if let Some(next) = next {
+            response["nextToken"] = next.into();
+        }
+        Ok(response.to_string().into())
     }
 
     fn describe_export_tasks(

@@ -101,13 +101,15 @@ impl Default for Evolution {
 pub struct Population {
     tasks: Vec<Task>,
     next_id: u64,
+    /// Everything else of the account's discovery pipeline.
+    pub pipeline: super::pipeline::Pipeline,
 }
 
 impl Population {
     /// A population holding exactly these tasks.
     pub fn from_tasks(tasks: Vec<Task>) -> Population {
         let next_id = tasks.len() as u64;
-        Population { tasks, next_id }
+        Population { tasks, next_id, pipeline: Default::default() }
     }
 
     /// A plausible account for demo mode: `history` finished exports over the 30 days before
@@ -126,6 +128,7 @@ impl Population {
         for ago in [30.0, 20.0, 10.0] {
             population.start(now - ago, evolution, rng, Vec::new());
         }
+        population.pipeline = super::pipeline::Pipeline::demo(now, rng);
         population
     }
 

@@ -199,3 +199,129 @@ impl hyper::body::Body for DroppingBody {
         std::task::Poll::Ready(Some(frame))
     }
 }
+
+/// `DescribeContinuousExports`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeContinuousExportsRequest {
+    pub export_ids: Option<Vec<String>>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+/// `{name, values}` of `DescribeImportTasks`: `IMPORT_TASK_ID`, `STATUS`, `NAME` or
+/// `FILE_CLASSIFICATION`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ImportTaskFilter {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// `DescribeImportTasks`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeImportTasksRequest {
+    pub filters: Option<Vec<ImportTaskFilter>>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+/// `DescribeAgents`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeAgentsRequest {
+    pub agent_ids: Option<Vec<String>>,
+    pub filters: Option<Vec<ExportFilter>>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+impl super::pipeline::ContinuousExport {
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "exportId": self.export_id,
+            "status": self.status,
+            "s3Bucket": self.s3_bucket,
+            "startTime": self.start_time,
+            "dataSource": self.data_source,
+            "schemaStorageConfig": {"discovery_default": "arn:aws:glue:us-west-2:123456789012:database/application_discovery_service_database"},
+        });
+        if let Some(detail) = &self.status_detail {
+            value["statusDetail"] = detail.clone().into();
+        }
+        if let Some(stop) = self.stop_time {
+            value["stopTime"] = stop.into();
+        }
+        value
+    }
+}
+
+impl super::pipeline::ImportTask {
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "importTaskId": self.import_task_id,
+            "clientRequestToken": self.client_request_token,
+            "name": self.name,
+            "importUrl": self.import_url,
+            "status": self.status,
+            "importRequestTime": self.request_time,
+            "serverImportSuccess": self.server_success,
+            "serverImportFailure": self.server_failure,
+            "applicationImportSuccess": self.application_success,
+            "applicationImportFailure": self.application_failure,
+        });
+        if let Some(done) = self.completion_time {
+            value["importCompletionTime"] = done.into();
+        }
+        if let Some(zip) = &self.errors_zip {
+            value["errorsAndFailedEntriesZip"] = zip.clone().into();
+        }
+        if let Some(classification) = &self.file_classification {
+            value["fileClassification"] = classification.clone().into();
+        }
+        value
+    }
+}
+
+impl super::pipeline::Agent {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "agentId": self.agent_id,
+            "hostName": self.host_name,
+            "agentNetworkInfoList": [{"ipAddress": self.ip_address, "macAddress": self.mac_address}],
+            "connectorId": self.connector_id,
+            "version": self.version,
+            "health": self.health,
+            "lastHealthPingTime": self.last_health_ping_time,
+            "collectionStatus": self.collection_status,
+            "agentType": self.agent_type,
+            "registeredTime": self.registered_time,
+        })
+    }
+}
+
+/// The `GetDiscoverySummary` answer of a pipeline.
+pub fn discovery_summary(pipeline: &super::pipeline::Pipeline) -> serde_json::Value {
+    let agents = pipeline.agent_counts();
+    let fleet = |f: &super::pipeline::FleetCounts, suffix: &str, deny: &str| {
+        serde_json::json!({
+            format!("active{suffix}"): f.active,
+            format!("healthy{suffix}"): f.healthy,
+            format!("{deny}{suffix}"): f.denylisted,
+            format!("shutdown{suffix}"): f.shutdown,
+            format!("unhealthy{suffix}"): f.unhealthy,
+            format!("total{suffix}"): f.total(),
+            format!("unknown{suffix}"): f.unknown,
+        })
+    };
+    serde_json::json!({
+        "servers": pipeline.servers,
+        "applications": pipeline.applications,
+        "serversMappedToApplications": pipeline.servers_mapped_to_applications,
+        "serversMappedtoTags": pipeline.servers_mapped_to_tags,
+        "agentSummary": fleet(&agents, "Agents", "blackListed"),
+        "connectorSummary": fleet(&pipeline.connectors, "Connectors", "blackListed"),
+        "meCollectorSummary": fleet(&pipeline.me_collectors, "MeCollectors", "denyListed"),
+        "agentlessCollectorSummary": fleet(&pipeline.agentless_collectors, "AgentlessCollectors", "denyListed"),
+    })
+}

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{DEFAULT_SESSION_NAME, Filters, Identity, Role, UnitSettings, UnitSpec, check_label_name};
+use super::{DEFAULT_SESSION_NAME, Filters, Identity, Kind, Role, UnitSettings, UnitSpec, check_label_name};
 
 /// What the flags give: the defaults under the file's own `defaults`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,8 @@ pub struct Defaults {
     /// `--aws.region`; empty: the region of the target's profile or environment.
     pub regions: Vec<String>,
     pub settings: UnitSettings,
+    /// `--collector.NAME` / `--no-collector.NAME`.
+    pub collectors: BTreeSet<Kind>,
 }
 
 /// One target, before its regions are known: empty `regions` means the region of its profile
@@ -48,6 +50,7 @@ pub struct TargetSpec {
     pub labels: BTreeMap<String, String>,
     pub settings: UnitSettings,
     pub filters: Filters,
+    pub collectors: BTreeSet<Kind>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +64,7 @@ struct FileDoc {
 #[serde(deny_unknown_fields)]
 struct SettingsDoc {
     regions: Option<Vec<String>>,
+    collectors: Option<Vec<String>>,
     interval: Option<String>,
     timeout: Option<String>,
     page_size: Option<i64>,
@@ -79,6 +83,7 @@ struct TargetDoc {
     filters: Option<FiltersDoc>,
     // The keys of `defaults`, per target (serde cannot flatten with deny_unknown_fields).
     regions: Option<Vec<String>>,
+    collectors: Option<Vec<String>>,
     interval: Option<String>,
     timeout: Option<String>,
     page_size: Option<i64>,
@@ -111,6 +116,10 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Vec<TargetSpec>, String>
         Some(regions) => check_regions(regions, "defaults.regions")?,
         None => defaults.regions.clone(),
     };
+    let base_collectors = match doc.defaults.as_ref().and_then(|d| d.collectors.as_ref()) {
+        Some(names) => collectors(names, "defaults.collectors")?,
+        None => defaults.collectors.clone(),
+    };
     let targets = doc.targets.ok_or("no targets: list at least one under targets: (`- {}` is the default chain)")?;
     if targets.is_empty() {
         return Err("targets: is empty; list at least one target (`- {}` is the default chain)".to_owned());
@@ -118,7 +127,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Vec<TargetSpec>, String>
     let mut specs = Vec::with_capacity(targets.len());
     for (index, target) in targets.into_iter().enumerate() {
         let at = format!("targets[{index}]");
-        specs.push(target_spec(target, &at, &base, &base_regions)?);
+        specs.push(target_spec(target, &at, &base, &base_regions, &base_collectors)?);
     }
     Ok(specs)
 }
@@ -182,7 +191,31 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-fn target_spec(doc: TargetDoc, at: &str, base: &UnitSettings, base_regions: &[String]) -> Result<TargetSpec, String> {
+/// Collector names (`export-tasks` or `export_tasks`), each once, at least one.
+fn collectors(names: &[String], at: &str) -> Result<BTreeSet<Kind>, String> {
+    if names.is_empty() {
+        return Err(format!("{at}: is empty; list at least one collector or leave the key out"));
+    }
+    let mut kinds = BTreeSet::new();
+    for (i, name) in names.iter().enumerate() {
+        let kind = Kind::parse(name.trim()).ok_or_else(|| {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            format!("{at}[{i}]: unknown collector {name:?}; the collectors are {}", known.join(", "))
+        })?;
+        if !kinds.insert(kind) {
+            return Err(format!("{at}[{i}]: {name} is listed twice"));
+        }
+    }
+    Ok(kinds)
+}
+
+fn target_spec(
+    doc: TargetDoc,
+    at: &str,
+    base: &UnitSettings,
+    base_regions: &[String],
+    base_collectors: &BTreeSet<Kind>,
+) -> Result<TargetSpec, String> {
     let view = SettingsView {
         interval: doc.interval.as_deref(),
         timeout: doc.timeout.as_deref(),
@@ -193,6 +226,10 @@ fn target_spec(doc: TargetDoc, at: &str, base: &UnitSettings, base_regions: &[St
     let regions = match &doc.regions {
         Some(regions) => check_regions(regions, &format!("{at}.regions"))?,
         None => base_regions.to_vec(),
+    };
+    let collectors = match &doc.collectors {
+        Some(names) => collectors(names, &format!("{at}.collectors"))?,
+        None => base_collectors.clone(),
     };
     let role = match doc.role_arn {
         Some(arn) => {
@@ -260,6 +297,7 @@ fn target_spec(doc: TargetDoc, at: &str, base: &UnitSettings, base_regions: &[St
         labels,
         settings,
         filters,
+        collectors,
     })
 }
 
@@ -357,6 +395,7 @@ pub fn expand(
                 labels: target.labels.clone(),
                 settings: target.settings.clone(),
                 filters: target.filters.clone(),
+                collectors: target.collectors.clone(),
             };
             for (origin, other) in &units {
                 let same_account = match (spec.identity.known_account(), other.identity.known_account()) {
@@ -385,12 +424,17 @@ mod tests {
     use super::*;
 
     fn defaults() -> Defaults {
-        Defaults { regions: vec!["us-west-2".to_owned()], settings: UnitSettings::default() }
+        Defaults {
+            regions: vec!["us-west-2".to_owned()],
+            settings: UnitSettings::default(),
+            collectors: Kind::defaults(),
+        }
     }
 
     const FULL: &str = r#"
 defaults:
   regions: [eu-west-1]
+  collectors: [export-tasks, import_tasks]
   interval: 90s
   timeout: 30s
   page_size: 50
@@ -402,6 +446,7 @@ targets:
     regions: [us-west-2, eu-west-1]
     labels: {programme: dc-exit, wave: 3}
     filters: {export_ids: [e1], agent_ids: [a1, a2]}
+    collectors: [agents, export-tasks]
     interval: 5m
     timeout: 1m
     page_size: 10
@@ -448,6 +493,8 @@ targets:
             }
         );
         assert_eq!(targets[2].identity, Identity::default());
+        assert_eq!(first.collectors, BTreeSet::from([Kind::Agents, Kind::ExportTasks]));
+        assert_eq!(second.collectors, BTreeSet::from([Kind::ExportTasks, Kind::ImportTasks]), "from defaults");
         assert_eq!(targets[2].identity.role, None);
 
         let units = expand(&targets, |_| None).unwrap();
@@ -461,8 +508,10 @@ targets:
         let targets = parse("targets:\n  - role_arn: arn:aws:iam::111122223333:role/r\n", &defaults()).unwrap();
         assert_eq!(targets[0].regions, ["us-west-2"]);
         assert_eq!(targets[0].settings, UnitSettings::default());
+        assert_eq!(targets[0].collectors, Kind::defaults(), "from the flags");
         assert_eq!(targets[0].identity.role.as_ref().unwrap().session_name, "ads_exporter");
-        let no_region = Defaults { regions: Vec::new(), settings: UnitSettings::default() };
+        let no_region =
+            Defaults { regions: Vec::new(), settings: UnitSettings::default(), collectors: Kind::defaults() };
         let targets = parse("targets:\n  - profile: p\n", &no_region).unwrap();
         assert!(targets[0].regions.is_empty());
         let units = expand(&targets, |identity| (identity.profile.as_deref() == Some("p")).then(|| "eu-west-2".into()));
@@ -512,6 +561,13 @@ targets:
             ("targets:\n  - labels: {a: [x]}\n", "targets[0].labels.a: a label value is a string"),
             ("targets:\n  - filters: {agent_ids: ['']}\n", "targets[0].filters.agent_ids[0]: must not be empty"),
             ("targets:\n  - filters: {agents: [a]}\n", "targets[0].filters: unknown field `agents`"),
+            ("targets:\n  - collectors: []\n", "targets[0].collectors: is empty"),
+            (
+                "targets:\n  - collectors: [exports]\n",
+                "targets[0].collectors[0]: unknown collector \"exports\"; the collectors are export-tasks",
+            ),
+            ("targets:\n  - collectors: [agents, agents]\n", "targets[0].collectors[1]: agents is listed twice"),
+            ("defaults:\n  collectors: [nope]\ntargets:\n  - {}\n", "defaults.collectors[0]: unknown collector"),
             ("targets:\n  - {}\n  - {}\n  - {}\n", "both collect"),
             ("targets: [\n", "did not find expected"),
             ("targets:\n  - profile: a\n    profile: b\n", "duplicate"),

@@ -9,7 +9,7 @@
 pub mod counters;
 pub mod file;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::aggregate::Aggregate;
-use crate::error::CollectionError;
+use crate::data::Data;
+use crate::error::{CollectionError, ErrorCode};
 pub use counters::{ApiCounters, OperationCounts};
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -125,6 +125,75 @@ impl Default for UnitSettings {
     }
 }
 
+/// A collector: one ADS operation, collected on its own (its own schedule, backoff, failures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    ExportTasks,
+    ContinuousExports,
+    ImportTasks,
+    DiscoverySummary,
+    Agents,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] =
+        [Kind::ExportTasks, Kind::ContinuousExports, Kind::ImportTasks, Kind::DiscoverySummary, Kind::Agents];
+
+    /// The `collector` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ExportTasks => "export_tasks",
+            Kind::ContinuousExports => "continuous_exports",
+            Kind::ImportTasks => "import_tasks",
+            Kind::DiscoverySummary => "discovery_summary",
+            Kind::Agents => "agents",
+        }
+    }
+
+    /// The name in flags (`--collector.NAME`) and the targets file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ExportTasks => "export-tasks",
+            Kind::ContinuousExports => "continuous-exports",
+            Kind::ImportTasks => "import-tasks",
+            Kind::DiscoverySummary => "discovery-summary",
+            Kind::Agents => "agents",
+        }
+    }
+
+    /// Whether it runs unless switched off (agents page every agent: off).
+    pub fn on_by_default(self) -> bool {
+        self != Kind::Agents
+    }
+
+    /// The ADS operation it calls.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Kind::ExportTasks => "DescribeExportTasks",
+            Kind::ContinuousExports => "DescribeContinuousExports",
+            Kind::ImportTasks => "DescribeImportTasks",
+            Kind::DiscoverySummary => "GetDiscoverySummary",
+            Kind::Agents => "DescribeAgents",
+        }
+    }
+
+    /// A collector by name (`import-tasks` or `import_tasks`).
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name || k.label() == name)
+    }
+
+    /// The collectors on by default.
+    pub fn defaults() -> BTreeSet<Kind> {
+        Kind::ALL.into_iter().filter(|k| k.on_by_default()).collect()
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// What the configuration says about one unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitSpec {
@@ -134,6 +203,8 @@ pub struct UnitSpec {
     pub labels: BTreeMap<String, String>,
     pub settings: UnitSettings,
     pub filters: Filters,
+    /// The collectors it runs.
+    pub collectors: BTreeSet<Kind>,
 }
 
 impl UnitSpec {
@@ -165,11 +236,15 @@ impl UnitSpec {
         u32::try_from(self.stable_hash() % u64::from(count.max(1))).unwrap_or(0)
     }
 
-    /// Where in the interval the unit's collections start: a stable fraction of it, from the
-    /// key, so that many units spread evenly instead of calling AWS all at once.
-    pub fn start_offset(&self) -> Duration {
-        // The hash's high bits (the low ones pick the shard) as a fraction in [0, 1).
-        let fraction = (self.stable_hash() >> 11) as f64 / (1u64 << 53) as f64;
+    /// Where in the interval a collector's collections start: a stable fraction of it, from
+    /// the key and the collector, so that many units and collectors spread evenly instead of
+    /// calling AWS all at once.
+    pub fn start_offset(&self, kind: Kind) -> Duration {
+        let key = format!("{}|collector={}", self.key(), kind.label());
+        let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&digest.as_ref()[..8]);
+        let fraction = (u64::from_be_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64;
         self.settings.interval.mul_f64(fraction)
     }
 }
@@ -226,15 +301,13 @@ pub fn check_label_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What a unit's collector has published: one value, swapped whole, so that a scrape sees the
-/// data and what is said about it (`ads_up`, the last success, the counts of collections) from
-/// the same moment.
+/// What one collector of a unit has published: one value, swapped whole, so that a scrape sees
+/// the data and what is said about it (`ads_up`, the last success, the counts of collections)
+/// from the same moment.
 #[derive(Debug, Clone, Default)]
 pub struct Published {
-    /// The account, once known (from the configuration, the role's ARN or STS).
-    pub account_id: Option<String>,
     /// The last good collection; `None` until the first success.
-    pub last_good: Option<Arc<Aggregate>>,
+    pub data: Option<Arc<Data>>,
     /// When the last good collection ended, in Unix seconds; 0 before the first.
     pub last_success: f64,
     /// Why the last collection failed; `None` when it succeeded (or before the first ended).
@@ -246,27 +319,49 @@ pub struct Published {
     pub duration: f64,
     /// The extra wait before the next collection after repeated failures, in seconds.
     pub backoff: f64,
-    /// Why STS could not say whose the base credentials are, while the account is not known.
-    pub identity_error: Option<crate::error::ErrorCode>,
-    /// Why the unit does not collect at all: it resolved to the account and region of another
-    /// (named by where it is defined, `targets[0]`).
-    pub refused: Option<String>,
 }
 
 impl Published {
     /// Whether the last collection succeeded.
     pub fn up(&self) -> bool {
-        self.last_good.is_some() && self.last_error.is_none() && self.refused.is_none()
-    }
-
-    /// Whether the unit has finished a first collection, successful or not (or will never
-    /// collect).
-    pub fn settled(&self) -> bool {
-        self.collections > 0 || self.refused.is_some()
+        self.data.is_some() && self.last_error.is_none()
     }
 }
 
-/// A running unit: its spec, its published state and its API counters.
+/// What is known of a unit as a whole, whichever collector learnt it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnitState {
+    /// The account, once known (from the configuration, the role's ARN or STS).
+    pub account_id: Option<String>,
+    /// Why STS could not say whose the base credentials are, while the account is not known.
+    pub identity_error: Option<ErrorCode>,
+    /// Why the unit does not collect at all: it resolved to the account and region of another
+    /// (named by where it is defined, `targets[0]`).
+    pub refused: Option<String>,
+}
+
+/// One collector of a unit and what it published.
+#[derive(Debug)]
+pub struct Slot {
+    pub kind: Kind,
+    published: ArcSwap<Published>,
+}
+
+impl Slot {
+    /// The published state, as of now.
+    pub fn published(&self) -> Guard<Arc<Published>> {
+        self.published.load()
+    }
+
+    /// Replaces the published state; only the slot's collector calls it.
+    pub fn publish(&self, published: Published) {
+        self.published.store(Arc::new(published));
+        changed();
+    }
+}
+
+/// A running unit: its spec, what is known of it, its collectors' published states and its API
+/// counters.
 #[derive(Debug)]
 pub struct Unit {
     /// Unique in the process, for [`Claims`].
@@ -275,23 +370,25 @@ pub struct Unit {
     /// Where the configuration defines it (`targets[2]`), for messages; a reload that moves an
     /// unchanged target updates it.
     origin: ArcSwap<String>,
-    published: ArcSwap<Published>,
+    state: ArcSwap<UnitState>,
+    /// One per enabled collector, in [`Kind`] order.
+    pub slots: Vec<Slot>,
     pub api: Arc<ApiCounters>,
 }
 
 impl Unit {
     pub fn new(spec: UnitSpec, origin: String) -> Arc<Unit> {
-        let published =
-            Published { account_id: spec.identity.known_account().map(str::to_owned), ..Published::default() };
+        let state = UnitState { account_id: spec.identity.known_account().map(str::to_owned), ..UnitState::default() };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let api = Arc::new(ApiCounters::new());
+        let slots = spec.collectors.iter().map(|&kind| Slot { kind, published: ArcSwap::default() }).collect();
         Arc::new(Unit {
             id,
             spec,
             origin: ArcSwap::from_pointee(origin),
-            published: ArcSwap::from_pointee(published),
-            api,
+            state: ArcSwap::from_pointee(state),
+            slots,
+            api: Arc::new(ApiCounters::new()),
         })
     }
 
@@ -307,21 +404,36 @@ impl Unit {
         }
     }
 
-    /// The published state, as of now.
-    pub fn published(&self) -> Guard<Arc<Published>> {
-        self.published.load()
+    /// What is known of the unit, as of now.
+    pub fn state(&self) -> Guard<Arc<UnitState>> {
+        self.state.load()
     }
 
-    /// Replaces the published state; only the unit's collector calls it.
-    pub fn publish(&self, published: Published) {
-        self.published.store(Arc::new(published));
+    /// Changes what is known of the unit.
+    pub fn update_state(&self, change: impl Fn(&mut UnitState)) {
+        self.state.rcu(|state| {
+            let mut state = UnitState::clone(state);
+            change(&mut state);
+            state
+        });
         changed();
+    }
+
+    /// The slot of a collector.
+    pub fn slot(&self, kind: Kind) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.kind == kind)
     }
 
     /// The account and region, once the account is known.
     pub fn target_id(&self) -> Option<TargetId> {
-        let account_id = self.published().account_id.clone()?;
+        let account_id = self.state().account_id.clone()?;
         Some(TargetId { account_id, region: self.spec.region.clone() })
+    }
+
+    /// Whether every collector has finished a first collection, successful or not (or the unit
+    /// will never collect).
+    pub fn settled(&self) -> bool {
+        self.state().refused.is_some() || self.slots.iter().all(|s| s.published().collections > 0)
     }
 }
 
@@ -376,9 +488,10 @@ impl UnitList {
         UnitList { units, label_names }
     }
 
-    /// Whether every unit has finished a first collection, successful or not.
+    /// Whether every collector of every unit has finished a first collection, successful or
+    /// not.
     pub fn settled(&self) -> bool {
-        self.units.iter().all(|u| u.published().settled())
+        self.units.iter().all(|u| u.settled())
     }
 }
 
@@ -400,6 +513,7 @@ mod tests {
             labels: BTreeMap::new(),
             settings: UnitSettings::default(),
             filters: Filters::default(),
+            collectors: Kind::defaults(),
         }
     }
 
@@ -416,7 +530,8 @@ mod tests {
         assert_eq!(a.stable_hash(), 11_854_842_303_179_166_551);
         assert_eq!((a.shard(3), a.shard(2), a.shard(1)), (2, 1, 0));
         assert_ne!(a.stable_hash(), spec("eu-west-1", Some("arn:aws:iam::111122223333:role/r")).stable_hash());
-        assert!(a.start_offset() < a.settings.interval);
+        assert!(a.start_offset(Kind::ExportTasks) < a.settings.interval);
+        assert_ne!(a.start_offset(Kind::ExportTasks), a.start_offset(Kind::ImportTasks));
         assert_eq!(a.identity.known_account(), Some("111122223333"));
         assert_eq!(spec("us-west-2", None).identity.known_account(), None);
     }
@@ -427,7 +542,7 @@ mod tests {
             .map(|i| {
                 let mut s = spec("us-west-2", None);
                 s.identity.profile = Some(format!("p{i}"));
-                s.start_offset().as_secs_f64() / 60.0
+                s.start_offset(Kind::ExportTasks).as_secs_f64() / 60.0
             })
             .collect();
         for decile in 0..10 {

@@ -10,7 +10,9 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::clock::unix_now;
+use crate::data::Data;
 use crate::supervisor::Supervisor;
+use crate::target::Kind;
 use crate::web::auth::{BasicAuth, Verdict};
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -146,47 +148,69 @@ impl Web {
         let shadowed = crate::metrics::shadowed(&units);
         let mut rows = String::new();
         for unit in &units.units {
-            let published = unit.published();
-            // The code and a fixed description only: an AWS error message can carry account ids
-            // and role ARNs, and this page needs no credentials when auth is off.
-            let mut state = match (&published.refused, &published.last_error, published.last_good.is_some()) {
-                (Some(reason), _, _) => format!("refused: {reason}"),
-                (None, Some(_), true) => "failing, serving the last good data".to_owned(),
-                (None, Some(_), false) => "failing, no collection has succeeded yet".to_owned(),
-                (None, None, true) => "up".to_owned(),
-                (None, None, false) => "first collection pending".to_owned(),
-            };
-            if let Some(code) = &published.identity_error {
-                state.push_str(&format!("; account not known yet ({code}: {})", code.describe()));
+            let unit_state = unit.state();
+            let mut notes = Vec::new();
+            if let Some(reason) = &unit_state.refused {
+                notes.push(format!("refused: {reason}"));
+            }
+            if let Some(code) = &unit_state.identity_error {
+                notes.push(format!("account not known yet ({code}: {})", code.describe()));
             }
             if shadowed.contains(&unit.id) {
-                state
-                    .push_str("; not exported until its account is known: another unit has the same region and labels");
+                notes.push(
+                    "not exported until its account is known: another unit has the same region and labels".to_owned(),
+                );
             }
-            let error = published.last_error.as_ref().map_or_else(String::new, |e| {
-                let code = e.code();
-                format!("{code}: {}", code.describe())
-            });
-            let last_success = if published.last_success > 0.0 {
-                format!("{:.0} s ago", (now - published.last_success).max(0.0))
-            } else {
-                "never".to_owned()
-            };
+            // Per collector: its state, the code and a fixed description of its last error only
+            // (an AWS error message can carry account ids and role ARNs, and this page needs no
+            // credentials when auth is off), its last success, backoff and collections.
+            let mut collectors = Vec::new();
+            for slot in &unit.slots {
+                let published = slot.published();
+                let state = match (&published.last_error, published.data.is_some()) {
+                    (Some(error), true) => {
+                        let code = error.code();
+                        format!("failing ({code}: {}), serving the last good data", code.describe())
+                    }
+                    (Some(error), false) => {
+                        let code = error.code();
+                        format!("failing ({code}: {}), no collection has succeeded yet", code.describe())
+                    }
+                    (None, true) => "up".to_owned(),
+                    (None, false) => "first collection pending".to_owned(),
+                };
+                let last_success = if published.last_success > 0.0 {
+                    format!("{:.0} s ago", (now - published.last_success).max(0.0))
+                } else {
+                    "never".to_owned()
+                };
+                collectors.push(format!(
+                    "{}: {state}; last success {last_success}; backoff {:.0} s; {} collections",
+                    slot.kind, published.backoff, published.collections
+                ));
+            }
             let labels = unit.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
-            let tasks = published.last_good.as_ref().map_or_else(String::new, |a| {
-                a.by_status.iter().map(|(s, v)| format!("{s}: {}", v.count)).collect::<Vec<_>>().join(", ")
-            });
+            let tasks =
+                unit.slot(Kind::ExportTasks).and_then(|s| s.published().data.clone()).map_or_else(String::new, |d| {
+                    match &*d {
+                        Data::ExportTasks(d) => d
+                            .statuses
+                            .by_status
+                            .iter()
+                            .map(|(s, v)| format!("{s}: {}", v.count))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        _ => String::new(),
+                    }
+                });
+            let collectors = collectors.iter().map(|c| escape(c)).collect::<Vec<_>>().join("<br>");
             rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} s</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                escape(published.account_id.as_deref().unwrap_or("(not known yet)")),
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{collectors}</td><td>{}</td></tr>\n",
+                escape(unit_state.account_id.as_deref().unwrap_or("(not known yet)")),
                 escape(&unit.spec.region),
                 escape(&unit.origin()),
                 escape(&labels),
-                escape(&state),
-                escape(&last_success),
-                published.backoff,
-                escape(&error),
-                published.collections,
+                escape(&notes.join("; ")),
                 escape(&tasks)
             ));
         }
@@ -195,7 +219,7 @@ impl Web {
              <h1>ADS Exporter</h1>\n<p>Prometheus exporter for AWS Application Discovery Service export tasks, version {version}.</p>\n\
              <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li><li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
              <h2>Units ({count})</h2>\n<table border=\"1\"><tr><th>Account</th><th>Region</th><th>Target</th><th>Labels</th>\
-             <th>State</th><th>Last success</th><th>Backoff</th><th>Last error</th><th>Collections</th><th>Export tasks</th></tr>\n{rows}</table>\n\
+             <th>Unit</th><th>Collectors</th><th>Export tasks</th></tr>\n{rows}</table>\n\
              </body></html>\n",
             version = env!("CARGO_PKG_VERSION"),
             count = units.units.len(),

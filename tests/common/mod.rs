@@ -21,7 +21,7 @@ use ads_exporter::config::{
 use ads_exporter::exporter::Exporter;
 use ads_exporter::simulator::{Population, RunningSimulator, Simulator, SimulatorConfig, Task};
 use ads_exporter::target::file::{Defaults, TargetSpec};
-use ads_exporter::target::{Identity, UnitSettings};
+use ads_exporter::target::{Identity, Kind, UnitSettings};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{HeaderMap, Method, Request, StatusCode};
@@ -50,6 +50,8 @@ pub fn config(endpoint: &str) -> Config {
         page_size: 100,
         max_attempts: 1,
     };
+    // Export tasks only, unless a test asks for more collectors.
+    let collectors = std::collections::BTreeSet::from([Kind::ExportTasks]);
     let target = TargetSpec {
         origin: "the command-line flags".to_owned(),
         identity: Identity::default(),
@@ -57,6 +59,7 @@ pub fn config(endpoint: &str) -> Config {
         labels: Default::default(),
         settings: settings.clone(),
         filters: Default::default(),
+        collectors: collectors.clone(),
     };
     Config {
         web: WebSettings {
@@ -72,7 +75,7 @@ pub fn config(endpoint: &str) -> Config {
             shard: Shard::default(),
         },
         targets: Targets::Flags(Box::new(target)),
-        defaults: Defaults { regions: vec!["us-west-2".to_owned()], settings },
+        defaults: Defaults { regions: vec!["us-west-2".to_owned()], settings, collectors },
         aws: AwsSettings {
             endpoint_url: Some(endpoint.parse().expect("a URL")),
             sts_endpoint_url: Some(endpoint.parse().expect("a URL")),
@@ -174,6 +177,8 @@ fn without_unit_labels(series: &str) -> String {
     let (_, rest) = rest.split_once('"').unwrap();
     let rest = rest.strip_prefix(",aws_region=\"").expect("aws_region follows aws_account_id");
     let (_, rest) = rest.split_once('"').unwrap();
+    // The export-tasks collector's health series read as before collectors had a label.
+    let rest = rest.strip_prefix(",collector=\"export_tasks\"").unwrap_or(rest);
     match rest.strip_prefix(',') {
         Some(more) => format!("{name}{{{more}"),
         None => name.to_owned(),
@@ -266,8 +271,9 @@ pub fn split_series(series: &str) -> (String, Vec<(String, String)>) {
     (name.to_owned(), labels)
 }
 
-/// The series of one unit (by account and region), with `aws_account_id`, `aws_region` and the
-/// named static labels taken off: `ads_up{...,wave="3"} 1` reads `ads_up 1`.
+/// The series of one unit (by account and region), with `aws_account_id`, `aws_region`, the
+/// named static labels and `collector="export_tasks"` taken off: `ads_up{...,wave="3"} 1` reads
+/// `ads_up 1`.
 pub fn of_unit(samples: &Samples, account: &str, region: &str, statics: &[&str]) -> Samples {
     let mut out = Samples::new();
     for (series, value) in samples {
@@ -280,6 +286,7 @@ pub fn of_unit(samples: &Samples, account: &str, region: &str, statics: &[&str])
         let rest: Vec<String> = labels
             .iter()
             .filter(|(k, _)| k != "aws_account_id" && k != "aws_region" && !statics.contains(&k.as_str()))
+            .filter(|(k, v)| !(k == "collector" && v == "export_tasks"))
             .map(|(k, v)| format!("{k}=\"{v}\""))
             .collect();
         let key = if rest.is_empty() { name } else { format!("{name}{{{}}}", rest.join(",")) };

@@ -84,6 +84,10 @@ pub fn start_and_read(mut command: Command, marker: &str, from_stdout: bool) -> 
     (Running { child, lines }, found)
 }
 
+/// The flags that leave only the export-tasks collector on, as most tests want it.
+pub const EXPORT_TASKS_ONLY: [&str; 3] =
+    ["--no-collector.continuous-exports", "--no-collector.import-tasks", "--no-collector.discovery-summary"];
+
 /// Starts the exporter binary with `args` and static test credentials on a loopback port, and
 /// returns it with its listen address.
 pub fn start_exporter(args: &[&str]) -> (Running, String) {
@@ -92,6 +96,7 @@ pub fn start_exporter(args: &[&str]) -> (Running, String) {
         .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
         .env("AWS_SECRET_ACCESS_KEY", "test-secret")
         .args(["--web.listen-address", "127.0.0.1:0"])
+        .args(EXPORT_TASKS_ONLY)
         .args(args);
     start_and_read(exporter, "message=\"serving metrics\" addr=", false)
 }

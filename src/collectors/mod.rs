@@ -1,34 +1,43 @@
-//! The background collector of one unit: at its offset in the interval and then every interval,
-//! find out its account (once), page through all export tasks, fold them into an [`Aggregate`]
-//! and publish it whole; on failure keep the last good one and say so. Each unit runs on its own:
-//! its failures, backoff and timeouts touch no other unit, and a semaphore shared by all bounds
+//! The background collectors of a unit, one per enabled [`Kind`]: at its offset in the interval
+//! and then every interval, each finds out the unit's account (once per profile), calls its ADS
+//! operation (all pages), folds the answer into its [`Data`] and publishes it whole; on failure
+//! it keeps the last good data and says so. Each collector of each unit runs on its own: its
+//! failures, backoff and timeouts touch no other collector, and semaphores shared by all bound
 //! the collections in flight.
 
+pub mod agents;
+pub mod continuous_exports;
+pub mod discovery_summary;
+pub mod export_tasks;
+pub mod import_tasks;
+
 use std::collections::HashSet;
+use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_applicationdiscovery::types::ExportFilter;
+use aws_sdk_applicationdiscovery::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_async::future::pagination_stream::PaginationStream;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::aggregate::Aggregate;
 use crate::aws::errors::collection_error;
 use crate::aws::{CallerAccounts, UnitClients};
 use crate::clock::unix_now;
+use crate::data::Data;
+use crate::data::export_tasks::Lifecycle;
 use crate::error::{CollectionError, ErrorCode};
-use crate::target::{Claims, Holder, Published, TargetId, Unit};
+use crate::target::{ApiCounters, Claims, Holder, Kind, Published, TargetId, Unit};
 
-/// The operation the collector pages.
-pub const OPERATION: &str = "DescribeExportTasks";
 const IDENTITY_OPERATION: &str = "GetCallerIdentity";
-/// More pages than this (ten million tasks) means the pages never end.
+/// More pages than this (ten million items) means the pages never end.
 const MAX_PAGES: u64 = 100_000;
 
 /// The extra wait before the next collection after `failures` failed collections in a row:
 /// none after one failure, then about 1, 3, 7, 15... intervals, capped at `max`. `jitter` in
-/// [0, 1) spreads it between half and all of that, so that units that failed together do not
-/// retry together.
+/// [0, 1) spreads it between half and all of that, so that collectors that failed together do
+/// not retry together.
 pub fn backoff(interval: Duration, max: Duration, failures: u32, jitter: f64) -> Duration {
     if failures < 2 {
         return Duration::ZERO;
@@ -40,19 +49,20 @@ pub fn backoff(interval: Duration, max: Duration, failures: u32, jitter: f64) ->
 
 /// What one collection came to.
 enum Step {
-    /// The unit resolved to the account and region another unit collects: it published nothing.
+    /// The unit resolved to the account and region another unit collects: nothing published.
     Refused { account_id: String, holder: Holder },
     Collected {
         /// The account, if known by now.
         account_id: Option<String>,
         /// Why STS could not say whose the base credentials are (the data was collected anyway).
         identity_error: Option<CollectionError>,
-        result: Result<Aggregate, CollectionError>,
+        result: Result<Data, CollectionError>,
     },
 }
 
-/// The bounds on collections in flight: healthy units and failing ones wait in pools of their
-/// own, so that units that fail or hang cannot hold up the others beyond their first failure.
+/// The bounds on collections in flight: healthy collectors and failing ones wait in pools of
+/// their own, so that collectors that fail or hang cannot hold up the others beyond their first
+/// failure.
 #[derive(Debug, Clone)]
 pub struct Pools {
     healthy: Arc<Semaphore>,
@@ -125,17 +135,49 @@ impl PageGuard {
         };
         Err(CollectionError::Pagination { operation: self.operation, code, detail })
     }
+
+    /// Pages read so far.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
 }
 
-/// Runs one unit's collections.
+/// Reads every page of a paged call: `fold` takes each page into the collector's data and
+/// returns its `nextToken`, or why the page breaks the API's contract. Pages that would never end
+/// are refused; failures are counted under `operation`. Returns the pages read.
+pub async fn read_pages<O, E>(
+    operation: &'static str,
+    api: &ApiCounters,
+    mut pages: PaginationStream<Result<O, SdkError<E, HttpResponse>>>,
+    mut fold: impl FnMut(&O) -> Result<Option<String>, String>,
+) -> Result<u64, CollectionError>
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let mut guard = PageGuard::new(operation, MAX_PAGES);
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|error| collection_error(operation, &error))?;
+        let next_token = fold(&page).map_err(|detail| {
+            api.error(operation, &ErrorCode::Response);
+            CollectionError::Invalid { operation, detail }
+        })?;
+        guard.page(next_token.as_deref()).inspect_err(|error| api.error(operation, &error.code()))?;
+    }
+    Ok(guard.pages())
+}
+
+/// Runs one collector of one unit.
 pub struct Collector {
     pub unit: Arc<Unit>,
+    pub kind: Kind,
     pub clients: UnitClients,
     pub max_backoff: Duration,
     pub pools: Pools,
     pub claims: Arc<Claims>,
     /// The accounts of base credentials, shared by the units of a profile.
     pub accounts: Arc<CallerAccounts>,
+    /// What export tasks the last collections saw, to recognise completions.
+    pub lifecycle: Lifecycle,
 }
 
 /// Releases the unit's claim when its collector stops, however it stops.
@@ -151,10 +193,15 @@ impl Collector {
     /// Collects after `first_delay` and then every interval until `cancel` fires. Collections
     /// never overlap: one that runs past the interval delays the next. After two or more
     /// failures in a row the next collection waits longer (see [`backoff`]).
-    pub async fn run(self, cancel: CancellationToken, first_delay: Duration) {
+    pub async fn run(mut self, cancel: CancellationToken, first_delay: Duration) {
         let _claim = ClaimGuard(self.claims.clone(), self.unit.id);
-        let spec = &self.unit.spec;
-        let unit = spec.to_string();
+        let unit = self.unit.clone();
+        let kind = self.kind;
+        let spec = &unit.spec;
+        let name = spec.to_string();
+        let Some(slot) = unit.slot(kind) else { return };
+        // The unit's first collector speaks for the unit as a whole (its account, a refusal).
+        let speaks_for_unit = unit.slots.first().is_some_and(|s| s.kind == kind);
         let mut next = tokio::time::Instant::now() + first_delay;
         let mut failures_in_a_row = 0u32;
         let mut last_code: Option<ErrorCode> = None;
@@ -178,21 +225,20 @@ impl Collector {
             };
             drop(permit);
             let duration = clock.elapsed().as_secs_f64();
-            let previous = arc_swap::Guard::into_inner(self.unit.published());
+            let previous = arc_swap::Guard::into_inner(slot.published());
             let (account_id, identity_error, result) = match step {
                 Step::Refused { account_id, holder } => {
-                    if !refused_logged {
-                        let origin = self.unit.origin();
-                        tracing::error!(%unit, target = %origin, other = %holder.description,
-                            "refusing a unit: {unit} ({origin}) collects account {account_id} in {}, which {} already collects; remove one of them",
+                    if speaks_for_unit && !refused_logged {
+                        let origin = unit.origin();
+                        tracing::error!(unit = %name, target = %origin, other = %holder.description,
+                            "refusing a unit: {name} ({origin}) collects account {account_id} in {}, which {} already collects; remove one of them",
                             spec.region, holder.description);
-                        refused_logged = true;
                     }
-                    self.unit.publish(Published {
-                        account_id: Some(account_id),
-                        refused: Some(format!("the same account and region as {}", holder.origin)),
-                        collections: previous.collections,
-                        ..Published::default()
+                    refused_logged = true;
+                    let refused = format!("the same account and region as {}", holder.origin);
+                    unit.update_state(|state| {
+                        state.account_id = Some(account_id.clone());
+                        state.refused = Some(refused.clone());
                     });
                     // The other may go away on a reload: look again an interval later.
                     next = started + spec.settings.interval;
@@ -200,43 +246,49 @@ impl Collector {
                 }
                 Step::Collected { account_id, identity_error, result } => (account_id, identity_error, result),
             };
-            refused_logged = false;
-
-            match (&identity_error, &identity_code) {
-                (Some(error), known) if known.as_ref() != Some(&error.code()) => {
-                    tracing::warn!(%unit, code = %error.code(), operation = error.operation().unwrap_or(""),
-                        request_id = error.request_id(), error = %error,
-                        "cannot learn the account of the unit from STS; its series carry aws_account_id=\"\" until STS answers");
+            if refused_logged {
+                unit.update_state(|state| state.refused = None);
+                refused_logged = false;
+            }
+            if speaks_for_unit {
+                match (&identity_error, &identity_code) {
+                    (Some(error), known) if known.as_ref() != Some(&error.code()) => {
+                        tracing::warn!(unit = %name, code = %error.code(), operation = error.operation().unwrap_or(""),
+                            request_id = error.request_id(), error = %error,
+                            "cannot learn the account of the unit from STS; its series carry aws_account_id=\"\" until STS answers");
+                    }
+                    (None, Some(_)) if account_id.is_some() => {
+                        tracing::info!(unit = %name, account = account_id.as_deref().unwrap_or(""), "learnt the account of the unit");
+                    }
+                    _ => {}
                 }
-                (None, Some(_)) if account_id.is_some() => {
-                    tracing::info!(%unit, account = account_id.as_deref().unwrap_or(""), "learnt the account of the unit");
-                }
-                _ => {}
             }
             identity_code = identity_error.as_ref().map(CollectionError::code);
             match &result {
-                Ok(aggregate) if failures_in_a_row > 0 => {
-                    tracing::info!(%unit, failures = failures_in_a_row, tasks = aggregate.total(), "collection recovered");
+                Ok(data) if failures_in_a_row > 0 => {
+                    tracing::info!(unit = %name, collector = %kind, failures = failures_in_a_row, found = data.total(),
+                        "collection recovered");
                 }
-                Ok(aggregate) if previous.last_good.is_none() => {
-                    tracing::info!(%unit, account = account_id.as_deref().unwrap_or(""), tasks = aggregate.total(),
-                        pages = aggregate.pages, "first collection succeeded");
+                Ok(data) if previous.data.is_none() => {
+                    tracing::info!(unit = %name, collector = %kind, account = account_id.as_deref().unwrap_or(""),
+                        found = data.total(), pages = data.pages(), "first collection succeeded");
                 }
-                Ok(aggregate) => {
-                    tracing::debug!(%unit, tasks = aggregate.total(), pages = aggregate.pages, "collection succeeded");
+                Ok(data) => {
+                    tracing::debug!(unit = %name, collector = %kind, found = data.total(), pages = data.pages(),
+                        "collection succeeded");
                 }
                 Err(error) => {
                     let code = error.code();
                     // One line when failures start or change, not one per failed collection.
                     if last_code.as_ref() != Some(&code) {
-                        tracing::warn!(%unit, code = %code, operation = error.operation().unwrap_or(""),
-                            request_id = error.request_id(), error = %error,
+                        tracing::warn!(unit = %name, collector = %kind, code = %code,
+                            operation = error.operation().unwrap_or(""), request_id = error.request_id(), error = %error,
                             "collection failed; serving the last good data");
                     } else {
-                        tracing::debug!(%unit, code = %code, error = %error, failures = failures_in_a_row + 1,
-                            "collection failed again");
+                        tracing::debug!(unit = %name, collector = %kind, code = %code, error = %error,
+                            failures = failures_in_a_row + 1, "collection failed again");
                     }
-                    tracing::debug!(%unit, detail = %error.detail(), "the failure in full");
+                    tracing::debug!(unit = %name, collector = %kind, detail = %error.detail(), "the failure in full");
                 }
             }
             (failures_in_a_row, last_code) = match &result {
@@ -245,52 +297,63 @@ impl Collector {
             };
             let settings = &spec.settings;
             let extra = backoff(settings.interval, self.max_backoff, failures_in_a_row, rand::random());
-            let identity_error = identity_error.map(|e| e.code());
+            let identity_code_now = identity_error.map(|e| e.code());
+            if unit.state().identity_error != identity_code_now
+                || (account_id.is_some() && unit.state().account_id.is_none())
+            {
+                unit.update_state(|state| {
+                    state.identity_error = identity_code_now.clone();
+                    if state.account_id.is_none() {
+                        state.account_id = account_id.clone();
+                    }
+                });
+            }
             // One store: the data, ads_up, the counts and the backoff change together.
             let published = match result {
-                Ok(aggregate) => Published {
-                    account_id,
-                    last_good: Some(Arc::new(aggregate)),
+                Ok(data) => Published {
+                    data: Some(Arc::new(data)),
                     last_success: unix_now(),
                     last_error: None,
                     collections: previous.collections + 1,
                     failures: previous.failures,
                     duration,
                     backoff: extra.as_secs_f64(),
-                    identity_error,
-                    refused: None,
                 },
                 Err(error) => Published {
-                    account_id,
                     last_error: Some(error),
                     collections: previous.collections + 1,
                     failures: previous.failures + 1,
                     duration,
                     backoff: extra.as_secs_f64(),
-                    identity_error,
-                    refused: None,
                     ..(*previous).clone()
                 },
             };
-            self.unit.publish(published);
+            slot.publish(published);
             next = started + settings.interval + extra;
         }
-        tracing::debug!(%unit, "collector stopped");
+        tracing::debug!(unit = %name, collector = %kind, "collector stopped");
     }
 
     /// One collection within the unit's timeout: the account first, if it is not known yet (at
     /// most half the timeout: without it the data is still collected, labelled with an empty
-    /// account), then the claim on the account and region, then the pages.
-    async fn collect(&self) -> Step {
+    /// account), then the claim on the account and region, then the operation.
+    async fn collect(&mut self) -> Step {
         let timeout = self.unit.spec.settings.timeout;
         let started = tokio::time::Instant::now();
-        let (account_id, identity_error) = match self.unit.published().account_id.clone() {
+        let (account_id, identity_error) = match self.unit.state().account_id.clone() {
             Some(account_id) => (Some(account_id), None),
-            None => match tokio::time::timeout_at(started + timeout / 2, self.caller_account()).await {
-                Ok(Ok(account_id)) => (Some(account_id), None),
-                Ok(Err(error)) => (None, Some(error)),
-                Err(_elapsed) => (None, Some(CollectionError::Timeout(timeout / 2))),
-            },
+            None => {
+                match tokio::time::timeout_at(
+                    started + timeout / 2,
+                    caller_account(&self.unit, &self.clients, &self.accounts),
+                )
+                .await
+                {
+                    Ok(Ok(account_id)) => (Some(account_id), None),
+                    Ok(Err(error)) => (None, Some(error)),
+                    Err(_elapsed) => (None, Some(CollectionError::Timeout(timeout / 2))),
+                }
+            }
         };
         if let Some(account_id) = &account_id {
             let target = TargetId { account_id: account_id.clone(), region: self.unit.spec.region.clone() };
@@ -298,65 +361,35 @@ impl Collector {
                 return Step::Refused { account_id: account_id.clone(), holder };
             }
         }
-        let result = match tokio::time::timeout_at(started + timeout, self.export_tasks()).await {
+        let (unit, clients) = (&self.unit, &self.clients);
+        let work = async {
+            match self.kind {
+                Kind::ExportTasks => {
+                    export_tasks::collect(&clients.ads, unit, &mut self.lifecycle).await.map(Data::ExportTasks)
+                }
+                Kind::ContinuousExports => {
+                    continuous_exports::collect(&clients.ads, unit).await.map(Data::ContinuousExports)
+                }
+                Kind::ImportTasks => import_tasks::collect(&clients.ads, unit).await.map(Data::ImportTasks),
+                Kind::DiscoverySummary => {
+                    discovery_summary::collect(&clients.ads, unit).await.map(Data::DiscoverySummary)
+                }
+                Kind::Agents => agents::collect(&clients.ads, unit).await.map(Data::Agents),
+            }
+        };
+        let result = match tokio::time::timeout_at(started + timeout, work).await {
             Ok(result) => result,
             Err(_elapsed) => Err(CollectionError::Timeout(timeout)),
         };
         Step::Collected { account_id, identity_error, result }
-    }
-
-    /// The account of the unit's base credentials, from STS `GetCallerIdentity`, asked once per
-    /// profile.
-    async fn caller_account(&self) -> Result<String, CollectionError> {
-        caller_account(&self.unit, &self.clients, &self.accounts).await
-    }
-
-    /// Pages through every export task the filters select.
-    async fn export_tasks(&self) -> Result<Aggregate, CollectionError> {
-        let spec = &self.unit.spec;
-        let filters = if spec.filters.agent_ids.is_empty() {
-            None
-        } else {
-            let filter = ExportFilter::builder()
-                .name("agentIds")
-                .set_values(Some(spec.filters.agent_ids.clone()))
-                .condition("EQUALS")
-                .build()
-                .map_err(|e| CollectionError::Request { operation: OPERATION, detail: e.to_string() })?;
-            Some(vec![filter])
-        };
-        let export_ids = (!spec.filters.export_ids.is_empty()).then(|| spec.filters.export_ids.clone());
-        let mut pages = self
-            .clients
-            .ads
-            .describe_export_tasks()
-            .max_results(spec.settings.page_size)
-            .set_export_ids(export_ids)
-            .set_filters(filters)
-            .into_paginator()
-            .send();
-        let mut aggregate = Aggregate::default();
-        // The SDK's paginator stops silently on a repeated token, which would publish a partial
-        // count as if it were whole: refuse it instead.
-        let mut guard = PageGuard::new(OPERATION, MAX_PAGES);
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|error| collection_error(OPERATION, &error))?;
-            if let Err(detail) = aggregate.add_page(page.exports_info()) {
-                self.unit.api.error(OPERATION, &ErrorCode::Response);
-                return Err(CollectionError::Invalid { operation: OPERATION, detail });
-            }
-            if let Err(error) = guard.page(page.next_token()) {
-                self.unit.api.error(OPERATION, &error.code());
-                return Err(error);
-            }
-        }
-        Ok(aggregate)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const OPERATION: &str = "DescribeExportTasks";
 
     #[test]
     fn pages_that_never_end_are_refused_with_their_own_codes() {

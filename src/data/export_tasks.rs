@@ -1,0 +1,345 @@
+//! Export tasks (`DescribeExportTasks`): counts and request-time ranges by status, truncation,
+//! and the lifecycle the exporter observes (`ExportInfo` has no completion time).
+//!
+//! [`ExportTasks`] keeps a few numbers per status, never the tasks themselves, so its size does
+//! not grow with the number of export tasks in the account. [`Lifecycle`] keeps what it needs to
+//! recognise a new completion (the exports in progress, and the ids near the newest request time)
+//! and the cumulative counts: flat, however long the history.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use aws_sdk_applicationdiscovery::types::ExportInfo;
+
+use super::status::{StatusTable, present};
+
+/// The statuses ADS documents; each is always present, with 0 when no task has it.
+pub const KNOWN_STATUSES: [&str; 3] = ["FAILED", "IN_PROGRESS", "SUCCEEDED"];
+/// The statuses an export ends in.
+pub const TERMINAL_STATUSES: [&str; 2] = ["FAILED", "SUCCEEDED"];
+const IN_PROGRESS: &str = "IN_PROGRESS";
+
+/// What one complete collection saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportTasks {
+    /// By raw status value, request times as the times.
+    pub statuses: StatusTable,
+    /// Tasks whose `isTruncated` is true.
+    pub truncated: u64,
+    /// Pages the collection read.
+    pub pages: u64,
+    /// Completions observed since the exporter started, as of this collection.
+    pub lifecycle: Arc<LifecycleCounts>,
+}
+
+impl Default for ExportTasks {
+    fn default() -> Self {
+        ExportTasks {
+            statuses: StatusTable::new(&KNOWN_STATUSES),
+            truncated: 0,
+            pages: 0,
+            lifecycle: Arc::new(LifecycleCounts::default()),
+        }
+    }
+}
+
+/// One export task, as the exporter needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task<'a> {
+    pub id: &'a str,
+    pub status: &'a str,
+    /// `exportRequestTime`, epoch seconds.
+    pub request_time: f64,
+    pub truncated: bool,
+}
+
+/// The tasks of a `DescribeExportTasks` page, or why the page is invalid: a task without its
+/// required fields (the SDK reads them as empty, as the epoch, or as "no value was set") would
+/// publish a made-up status.
+pub fn tasks_of(exports: &[ExportInfo]) -> Result<Vec<Task<'_>>, String> {
+    exports
+        .iter()
+        .map(|export| {
+            let time = export.export_request_time().as_secs_f64();
+            let status = export.export_status().as_str();
+            if export.export_id().is_empty() || !present(status) || time <= 0.0 {
+                return Err(format!(
+                    "an export task lacks a required field (exportId {:?}, exportStatus {status:?}, exportRequestTime {time})",
+                    export.export_id()
+                ));
+            }
+            Ok(Task { id: export.export_id(), status, request_time: time, truncated: export.is_truncated() })
+        })
+        .collect()
+}
+
+impl ExportTasks {
+    /// Adds one task.
+    pub fn add(&mut self, task: &Task<'_>) {
+        self.truncated += u64::from(task.truncated);
+        self.statuses.add(task.status, Some(task.request_time));
+    }
+
+    /// All tasks seen.
+    pub fn total(&self) -> u64 {
+        self.statuses.total()
+    }
+}
+
+/// The buckets of `ads_export_task_completion_seconds`: 30 s to 12 h.
+pub const COMPLETION_BUCKETS: [f64; 12] =
+    [30.0, 60.0, 120.0, 300.0, 600.0, 1_200.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0, 43_200.0];
+
+/// A Prometheus histogram: cumulative counts per bucket (`le`), sum and count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    /// Observations at most each of [`COMPLETION_BUCKETS`].
+    pub buckets: [u64; COMPLETION_BUCKETS.len()],
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, value: f64) {
+        for (bound, bucket) in COMPLETION_BUCKETS.iter().zip(self.buckets.iter_mut()) {
+            if value <= *bound {
+                *bucket += 1;
+            }
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+}
+
+/// Completions observed since the exporter started, by terminal status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleCounts {
+    pub completed: BTreeMap<&'static str, u64>,
+    pub durations: BTreeMap<&'static str, Histogram>,
+}
+
+impl Default for LifecycleCounts {
+    fn default() -> Self {
+        LifecycleCounts {
+            completed: TERMINAL_STATUSES.iter().map(|s| (*s, 0)).collect(),
+            durations: TERMINAL_STATUSES.iter().map(|s| (*s, Histogram::default())).collect(),
+        }
+    }
+}
+
+/// How far below the newest request time the ids are kept: an export that shows up finished,
+/// requested before the newest one the last collection saw but within this much of it, and that
+/// the last collection did not see, is new.
+pub const OVERLAP_SECONDS: f64 = 3_600.0;
+
+/// Recognises completions across collections. An export is completed at the first collection
+/// that sees it `SUCCEEDED` or `FAILED` after seeing it `IN_PROGRESS`, or not at all before; never
+/// at the first collection after start, which would count history.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    /// Whether a collection has been committed.
+    started: bool,
+    /// The exports in progress at the last collection, by id, with their request times.
+    in_progress: HashMap<String, f64>,
+    /// The newest request time the last collection saw.
+    watermark: Option<f64>,
+    /// The ids the last collection saw within [`OVERLAP_SECONDS`] of the watermark.
+    recent: HashSet<String>,
+    counts: LifecycleCounts,
+}
+
+/// One collection's look at the tasks, committed only if the whole collection succeeds.
+#[derive(Debug, Default)]
+pub struct Pass {
+    completions: Vec<(&'static str, f64)>,
+    in_progress: HashMap<String, f64>,
+    newest: Option<f64>,
+    /// Candidates for the next `recent`, pruned as the newest time grows.
+    recent: HashMap<String, f64>,
+}
+
+impl Lifecycle {
+    /// A new pass over the tasks of one collection.
+    pub fn pass(&self) -> Pass {
+        Pass::default()
+    }
+
+    /// Looks at one task of the collection.
+    pub fn see(&self, pass: &mut Pass, task: &Task<'_>) {
+        let time = task.request_time;
+        if task.status == IN_PROGRESS {
+            pass.in_progress.insert(task.id.to_owned(), time);
+        } else if let Some(status) = TERMINAL_STATUSES.iter().find(|s| **s == task.status)
+            && self.started
+        {
+            let new = self.in_progress.contains_key(task.id)
+                || match self.watermark {
+                    None => true,
+                    Some(watermark) => {
+                        time > watermark || (time >= watermark - OVERLAP_SECONDS && !self.recent.contains(task.id))
+                    }
+                };
+            if new {
+                pass.completions.push((status, time));
+            }
+        }
+        let newest = pass.newest.map_or(time, |n| n.max(time));
+        pass.newest = Some(newest);
+        if time >= newest - OVERLAP_SECONDS {
+            pass.recent.insert(task.id.to_owned(), time);
+            // Keep the candidates few, whatever order the tasks come in.
+            if pass.recent.len() > 1_024 && pass.recent.len().is_power_of_two() {
+                pass.recent.retain(|_, t| *t >= newest - OVERLAP_SECONDS);
+            }
+        }
+    }
+
+    /// Commits a pass whose collection ended at `end` (epoch seconds): its completions are
+    /// counted, with the time from their request to `end` (an upper bound of how long they took,
+    /// within one interval), and its view of the tasks becomes the one the next pass compares with.
+    pub fn commit(&mut self, pass: Pass, end: f64) -> Arc<LifecycleCounts> {
+        for (status, requested) in pass.completions {
+            *self.counts.completed.entry(status).or_default() += 1;
+            self.counts.durations.entry(status).or_default().observe((end - requested).max(0.0));
+        }
+        self.started = true;
+        self.in_progress = pass.in_progress;
+        self.watermark = pass.newest.or(self.watermark);
+        let floor = self.watermark.map_or(f64::NEG_INFINITY, |w| w - OVERLAP_SECONDS);
+        self.recent = pass.recent.into_iter().filter(|(_, t)| *t >= floor).map(|(id, _)| id).collect();
+        Arc::new(self.counts.clone())
+    }
+
+    /// The counts as of the last commit.
+    pub fn counts(&self) -> Arc<LifecycleCounts> {
+        Arc::new(self.counts.clone())
+    }
+
+    /// What the lifecycle holds, for tests of its memory.
+    pub fn held(&self) -> (usize, usize) {
+        (self.in_progress.len(), self.recent.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export(id: &str, status: &str, time: i64) -> ExportInfo {
+        ExportInfo::builder()
+            .export_id(id)
+            .export_status(status.into())
+            .status_message("")
+            .export_request_time(aws_smithy_types::DateTime::from_secs(time))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn keeps_counts_ranges_truncation_and_unknown_statuses() {
+        let mut tasks = ExportTasks::default();
+        for (id, status, time, truncated) in [
+            ("a", "SUCCEEDED", 200.0, false),
+            ("b", "SUCCEEDED", 100.0, true),
+            ("c", "SUCCEEDED", 300.0, false),
+            ("d", "CANCELLED", 50.0, false),
+        ] {
+            tasks.add(&Task { id, status, request_time: time, truncated });
+        }
+        let succeeded = &tasks.statuses.by_status["SUCCEEDED"];
+        assert_eq!((succeeded.count, succeeded.oldest, succeeded.newest), (3, Some(100.0), Some(300.0)));
+        assert_eq!(tasks.statuses.count("CANCELLED"), 1);
+        assert_eq!(tasks.statuses.count("FAILED"), 0);
+        assert_eq!((tasks.truncated, tasks.total()), (1, 4));
+    }
+
+    #[test]
+    fn a_page_with_a_task_missing_a_required_field_is_invalid() {
+        assert_eq!(tasks_of(&[export("e1", "SUCCEEDED", 1_700_000_000)]).unwrap().len(), 1);
+        for bad in [
+            export("e2", "FAILED", 0),
+            export("e3", "", 1_700_000_000),
+            export("e5", "no value was set", 1_700_000_000),
+            export("", "FAILED", 1_700_000_000),
+        ] {
+            let page = [export("e4", "FAILED", 1_700_000_000), bad];
+            assert!(tasks_of(&page).unwrap_err().contains("lacks a required field"));
+        }
+    }
+
+    /// Runs one collection of `tasks` ending at `end`.
+    fn collect(lifecycle: &mut Lifecycle, tasks: &[(&str, &str, f64)], end: f64) -> Arc<LifecycleCounts> {
+        let mut pass = lifecycle.pass();
+        for (id, status, time) in tasks {
+            lifecycle.see(&mut pass, &Task { id, status, request_time: *time, truncated: false });
+        }
+        lifecycle.commit(pass, end)
+    }
+
+    #[test]
+    fn completions_are_counted_once_and_never_for_history() {
+        let mut lifecycle = Lifecycle::default();
+        // Start: history and a running export; nothing counts.
+        let first = collect(&mut lifecycle, &[("old", "SUCCEEDED", 1_000.0), ("run", "IN_PROGRESS", 5_000.0)], 5_100.0);
+        assert_eq!(first.completed["SUCCEEDED"], 0);
+        // The running one succeeds; a new one starts and fails between two collections; an old
+        // one that was never seen (far below the watermark) does not count.
+        let second = collect(
+            &mut lifecycle,
+            &[
+                ("old", "SUCCEEDED", 1_000.0),
+                ("hidden", "FAILED", 900.0),
+                ("run", "SUCCEEDED", 5_000.0),
+                ("quick", "FAILED", 5_150.0),
+            ],
+            5_200.0,
+        );
+        assert_eq!((second.completed["SUCCEEDED"], second.completed["FAILED"]), (1, 1));
+        assert_eq!(second.durations["SUCCEEDED"].count, 1);
+        assert_eq!(second.durations["SUCCEEDED"].sum, 200.0, "from the request to the collection's end");
+        assert_eq!(second.durations["FAILED"].sum, 50.0);
+        assert_eq!(second.durations["FAILED"].buckets[0], 0, "50 s is over the 30 s bucket");
+        assert_eq!(second.durations["FAILED"].buckets[1], 1, "and within 60 s");
+        // Seen again: nothing new. One that shows up finished, requested a little before the
+        // newest but never seen, is new.
+        let third = collect(
+            &mut lifecycle,
+            &[("run", "SUCCEEDED", 5_000.0), ("quick", "FAILED", 5_150.0), ("late", "SUCCEEDED", 5_100.0)],
+            5_300.0,
+        );
+        assert_eq!((third.completed["SUCCEEDED"], third.completed["FAILED"]), (2, 1));
+    }
+
+    #[test]
+    fn a_failed_collection_commits_nothing_and_a_restart_counts_no_history() {
+        let mut lifecycle = Lifecycle::default();
+        collect(&mut lifecycle, &[("run", "IN_PROGRESS", 100.0)], 150.0);
+        // A pass that is never committed (its collection failed) leaves everything as it was.
+        let mut pass = lifecycle.pass();
+        lifecycle.see(&mut pass, &Task { id: "run", status: "SUCCEEDED", request_time: 100.0, truncated: false });
+        drop(pass);
+        let after = collect(&mut lifecycle, &[("run", "SUCCEEDED", 100.0)], 300.0);
+        assert_eq!(after.completed["SUCCEEDED"], 1, "counted at the next good collection");
+        let mut restarted = Lifecycle::default();
+        let counts = collect(&mut restarted, &[("run", "SUCCEEDED", 100.0)], 400.0);
+        assert_eq!(counts.completed["SUCCEEDED"], 0);
+    }
+
+    #[test]
+    fn memory_stays_flat_as_the_history_grows() {
+        let mut lifecycle = Lifecycle::default();
+        for round in 0..3 {
+            let mut pass = lifecycle.pass();
+            for i in 0..200_000u32 {
+                let id = format!("export-{i}");
+                let status = if i % 50_000 == 0 { "IN_PROGRESS" } else { "SUCCEEDED" };
+                lifecycle
+                    .see(&mut pass, &Task { id: &id, status, request_time: f64::from(i) * 60.0, truncated: false });
+            }
+            lifecycle.commit(pass, 12_000_000.0 + f64::from(round));
+        }
+        let (in_progress, recent) = lifecycle.held();
+        assert_eq!(in_progress, 4);
+        assert!(recent <= 61, "only the ids within an hour of the newest: {recent}");
+    }
+}
