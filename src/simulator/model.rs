@@ -136,6 +136,12 @@ impl Population {
         &self.tasks
     }
 
+    /// The task with this id, to change in place (tasks are never removed: paging offsets stay
+    /// stable).
+    pub fn task_mut(&mut self, export_id: &str) -> Option<&mut Task> {
+        self.tasks.iter_mut().find(|t| t.export_id == export_id)
+    }
+
     /// The most recently added task.
     pub fn last_mut(&mut self) -> Option<&mut Task> {
         self.tasks.last_mut()
