@@ -2,6 +2,7 @@
 //! with kustomize and its core kinds validate strictly, the PrometheusRule is generated from the
 //! alert rules, and the IAM policy, systemd unit and Prometheus config are what they claim.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -189,17 +190,35 @@ fn the_iam_policies_allow_reading_ads_and_assuming_the_read_roles() {
     assert!(trust["Statement"][0]["Principal"]["AWS"].as_str().unwrap().starts_with("arn:aws:iam::"));
 }
 
+/// The policy allows exactly the calls of the collectors on by default, then, in a statement of
+/// its own, the agents collector's; the README shows the same policy.
 #[test]
-fn the_iam_policy_allows_only_describe_export_tasks() {
-    let policy: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(project("deploy/iam/ads-exporter-policy.json")).unwrap())
-            .unwrap();
+fn the_iam_policy_allows_exactly_the_collectors_calls() {
+    use ads_exporter::target::Kind;
+    let text = std::fs::read_to_string(project("deploy/iam/ads-exporter-policy.json")).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 1);
-    assert_eq!(statements[0]["Effect"], "Allow");
-    assert_eq!(statements[0]["Action"], "discovery:DescribeExportTasks");
+    assert_eq!(statements.len(), 2);
+    let actions = |s: &serde_json::Value| -> BTreeSet<String> {
+        match &s["Action"] {
+            serde_json::Value::String(a) => BTreeSet::from([a.clone()]),
+            list => list.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        }
+    };
+    let of = |kinds: &mut dyn Iterator<Item = Kind>| -> BTreeSet<String> {
+        kinds.map(|k| format!("discovery:{}", k.operation())).collect()
+    };
+    for s in statements {
+        assert_eq!((s["Effect"].as_str(), s["Resource"].as_str()), (Some("Allow"), Some("*")));
+    }
+    assert_eq!(actions(&statements[0]), of(&mut Kind::ALL.into_iter().filter(|k| k.on_by_default())));
+    assert_eq!(actions(&statements[1]), of(&mut Kind::ALL.into_iter().filter(|k| !k.on_by_default())));
+    assert_eq!(actions(&statements[1]), BTreeSet::from(["discovery:DescribeAgents".to_owned()]));
+    // The README's copy is the same policy.
     let readme = std::fs::read_to_string(project("README.md")).unwrap();
-    assert!(readme.contains("\"Action\": \"discovery:DescribeExportTasks\""));
+    let section = &readme[readme.find("### IAM permission").expect("an IAM permission section")..];
+    let block = section.split("```json\n").nth(1).unwrap().split("```").next().unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(block).unwrap(), policy, "the README's policy");
 }
 
 #[test]
