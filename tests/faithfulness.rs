@@ -148,3 +148,86 @@ async fn boto3_starts_an_export() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("OperationNotPermittedException"));
 }
+
+/// The rest of the pipeline as botocore reads it: its own paginators over small pages, the
+/// import filter, the summary's member names (both `blackListed*` and `denyListed*`), and the
+/// modeled refusal of a `maxResults` above 100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_reads_continuous_exports_imports_agents_and_the_summary() {
+    use ads_exporter::simulator::pipeline::{Agent, ContinuousExport, FleetCounts, ImportTask, Pipeline};
+    let (simulator, running) = simulator(tasks()).await;
+    let mut pipeline = Pipeline::default();
+    pipeline.continuous_exports = (0..3)
+        .map(|i| ContinuousExport {
+            export_id: format!("ce-{i}"),
+            status: ["ACTIVE", "ERROR", "INACTIVE"][i].to_owned(),
+            status_detail: (i == 1).then(|| "ACCESS_DENIED - no access to the bucket".to_owned()),
+            s3_bucket: "aws-application-discovery-service-b".to_owned(),
+            start_time: 1_700_000_000.0 + i as f64,
+            stop_time: None,
+            data_source: "AGENT".to_owned(),
+        })
+        .collect();
+    pipeline.imports = (0..5)
+        .map(|i| {
+            let status = if i == 3 { "IMPORT_FAILED" } else { "IMPORT_COMPLETE" };
+            ImportTask::new(&format!("i-{i}"), status, 1_700_000_000.0 + f64::from(i) * 10.0, 10 * i, i)
+        })
+        .collect();
+    pipeline.agents = (0..7)
+        .map(|i| Agent::new(i, ["HEALTHY", "UNHEALTHY"][i % 2], "EC2", &format!("2026-11-0{}T10:00:00Z", i + 1)))
+        .collect();
+    pipeline.servers = 40;
+    pipeline.applications = 4;
+    pipeline.servers_mapped_to_applications = 30;
+    pipeline.servers_mapped_to_tags = 20;
+    pipeline.connectors = FleetCounts { active: 1, healthy: 1, shutdown: 2, denylisted: 3, ..FleetCounts::default() };
+    pipeline.agentless_collectors = FleetCounts { active: 2, healthy: 2, unknown: 1, ..FleetCounts::default() };
+    simulator.with_population(|p| p.pipeline = pipeline.clone());
+
+    let result = boto3(vec![running.endpoint_url(), "pipeline".into()]).await;
+    let continuous = &result["continuous"];
+    assert_eq!(continuous["pages"], 3, "three exports in pages of one");
+    for (e, got) in pipeline.continuous_exports.iter().zip(continuous["exports"].as_array().unwrap()) {
+        assert_eq!(got["exportId"], e.export_id.as_str());
+        assert_eq!(got["status"], e.status.as_str());
+        assert_eq!(got["statusDetail"].as_str(), e.status_detail.as_deref());
+        assert_eq!(got["startTime"].as_f64(), Some(e.start_time));
+        assert_eq!((got["s3Bucket"].as_str(), got["dataSource"].as_str()), (Some(e.s3_bucket.as_str()), Some("AGENT")));
+    }
+    let imports = &result["imports"];
+    assert_eq!(imports["pages"], 3, "five imports in pages of two");
+    for (t, got) in pipeline.imports.iter().zip(imports["tasks"].as_array().unwrap()) {
+        assert_eq!(got["importTaskId"], t.import_task_id.as_str());
+        assert_eq!(got["status"], t.status.as_str());
+        assert_eq!(got["importRequestTime"].as_f64(), Some(t.request_time));
+        assert_eq!(got["serverImportSuccess"], t.server_success);
+        assert_eq!(got["serverImportFailure"], t.server_failure);
+        assert_eq!(got["applicationImportSuccess"], t.application_success);
+        assert_eq!(got["applicationImportFailure"], t.application_failure);
+    }
+    assert_eq!(imports["failed"], serde_json::json!(["i-3"]), "the STATUS filter");
+    assert!(simulator.requests_of("DescribeImportTasks").iter().take(3).all(|r| r.max_results == Some(2)));
+    let agents = &result["agents"];
+    assert_eq!(agents["pages"], 3, "seven agents in pages of three");
+    for (a, got) in pipeline.agents.iter().zip(agents["agents"].as_array().unwrap()) {
+        assert_eq!(got["agentId"], a.agent_id.as_str());
+        assert_eq!(got["health"], a.health.as_str());
+        assert_eq!(got["lastHealthPingTime"], a.last_health_ping_time.as_str(), "a string in the model");
+        assert_eq!(got["hostName"], a.host_name.as_str());
+    }
+    let summary = &result["summary"];
+    assert_eq!((summary["servers"].as_i64(), summary["applications"].as_i64()), (Some(40), Some(4)));
+    assert_eq!(summary["serversMappedToApplications"], 30);
+    assert_eq!(summary["serversMappedtoTags"], 20, "the model's own spelling");
+    assert_eq!(summary["agentSummary"]["healthyAgents"], 4);
+    assert_eq!(summary["agentSummary"]["unhealthyAgents"], 3);
+    assert_eq!(summary["agentSummary"]["totalAgents"], 7);
+    assert_eq!(summary["connectorSummary"]["blackListedConnectors"], 3);
+    assert_eq!(summary["connectorSummary"]["shutdownConnectors"], 2);
+    assert_eq!(summary["agentlessCollectorSummary"]["denyListedAgentlessCollectors"], 0);
+    assert_eq!(summary["agentlessCollectorSummary"]["unknownAgentlessCollectors"], 1);
+    assert_eq!(summary["meCollectorSummary"]["totalMeCollectors"], 0);
+    assert_eq!(result["errors"]["imports"], serde_json::json!(["InvalidParameterValueException", 400]));
+    assert_eq!(result["errors"]["continuous"], serde_json::json!(["InvalidParameterValueException", 400]));
+}

@@ -7,6 +7,7 @@ Usage: boto3_client.py ENDPOINT page PAGE_SIZE [AGENT_ID ...]
        boto3_client.py ENDPOINT error
        boto3_client.py ENDPOINT start AGENT_ID
        boto3_client.py ENDPOINT sts ROLE_ARN EXTERNAL_ID
+       boto3_client.py ENDPOINT pipeline
 Prints one JSON document on standard output.
 """
 
@@ -121,6 +122,66 @@ def sts(endpoint, role_arn, external_id):
     }
 
 
+def pipeline(ads):
+    """The rest of the pipeline, paged by botocore's own paginators with small pages; a filter;
+    the summary; and the modeled refusal of a maxResults above the model's 100."""
+    def paged(operation, key, page_size, **kwargs):
+        pages, items = 0, []
+        for response in ads.get_paginator(operation).paginate(PaginationConfig={"PageSize": page_size}, **kwargs):
+            pages += 1
+            items.extend(response[key])
+        return pages, items
+
+    pages, exports = paged("describe_continuous_exports", "descriptions", 1)
+    continuous = {
+        "pages": pages,
+        "exports": [{
+            "exportId": e["exportId"],
+            "status": e["status"],
+            "statusDetail": e.get("statusDetail"),
+            "s3Bucket": e["s3Bucket"],
+            # botocore parses the epoch number into an aware datetime
+            "startTime": e["startTime"].timestamp(),
+            "dataSource": e["dataSource"],
+        } for e in exports],
+    }
+    pages, tasks = paged("describe_import_tasks", "tasks", 2)
+    imports = {
+        "pages": pages,
+        "tasks": [{
+            "importTaskId": t["importTaskId"],
+            "status": t["status"],
+            "importRequestTime": t["importRequestTime"].timestamp(),
+            "serverImportSuccess": t["serverImportSuccess"],
+            "serverImportFailure": t["serverImportFailure"],
+            "applicationImportSuccess": t["applicationImportSuccess"],
+            "applicationImportFailure": t["applicationImportFailure"],
+        } for t in tasks],
+        "failed": [t["importTaskId"] for t in ads.describe_import_tasks(
+            filters=[{"name": "STATUS", "values": ["IMPORT_FAILED"]}])["tasks"]],
+    }
+    pages, agents = paged("describe_agents", "agentsInfo", 3)
+    agents = {
+        "pages": pages,
+        "agents": [{
+            "agentId": a["agentId"],
+            "health": a["health"],
+            "agentType": a["agentType"],
+            "lastHealthPingTime": a["lastHealthPingTime"],
+            "hostName": a.get("hostName"),
+        } for a in agents],
+    }
+    summary = ads.get_discovery_summary()
+    summary.pop("ResponseMetadata")
+    errors = {}
+    for name, call in [("imports", ads.describe_import_tasks), ("continuous", ads.describe_continuous_exports)]:
+        try:
+            call(maxResults=101)  # botocore checks no maximum: the server must refuse it
+        except ads.exceptions.InvalidParameterValueException as e:
+            errors[name] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+    return {"continuous": continuous, "imports": imports, "agents": agents, "summary": summary, "errors": errors}
+
+
 def main():
     endpoint, mode = sys.argv[1], sys.argv[2]
     ads = client(endpoint)
@@ -130,6 +191,8 @@ def main():
         result = error(ads)
     elif mode == "start":
         result = start(ads, sys.argv[3])
+    elif mode == "pipeline":
+        result = pipeline(ads)
     elif mode == "sts":
         result = sts(endpoint, sys.argv[3], sys.argv[4])
     else:
