@@ -20,11 +20,13 @@ use crate::target::{Filters, Identity, Kind, UnitSettings};
 #[command(
     name = "ads_exporter",
     version,
-    about = "Prometheus exporter for AWS Application Discovery Service export tasks",
-    long_about = "Prometheus exporter for AWS Application Discovery Service (ADS) export tasks.\n\n\
-        Background collectors page through all export tasks with DescribeExportTasks on an \
-        interval, for every account and region listed in --config.file (or the one the flags \
-        define); /metrics serves the last results and never calls AWS. Credentials come from the \
+    about = "Prometheus exporter for AWS Application Discovery Service: export tasks and the discovery pipeline",
+    long_about = "Prometheus exporter for AWS Application Discovery Service (ADS): export tasks, \
+        continuous exports, imports, agents and collectors.\n\n\
+        Background collectors page through all export tasks (DescribeExportTasks) and the rest of \
+        the pipeline on an interval, each collector switchable with --collector.NAME and \
+        --no-collector.NAME, for every account and region listed in --config.file (or the one \
+        the flags define); /metrics serves the last results and never calls AWS. Credentials come from the \
         standard AWS chain (environment, profile, SSO, web identity, ECS, instance metadata), \
         with an assumed role per target where the file names one.\n\n\
         Run with --demo to collect from a built-in ADS simulator instead of AWS."
@@ -191,7 +193,7 @@ pub struct CollectorArgs {
         help_heading = "Collectors"
     )]
     pub discovery_summary: bool,
-    /// Do not collect discovery summary.
+    /// Do not collect the discovery summary.
     #[arg(
         long = "no-collector.discovery-summary",
         env = "ADS_EXPORTER_NO_COLLECTOR_DISCOVERY_SUMMARY",

@@ -1,5 +1,6 @@
-//! `ads_exporter`: a Prometheus exporter for AWS Application Discovery Service export tasks,
-//! for many accounts and regions in one process.
+//! `ads_exporter`: a Prometheus exporter for AWS Application Discovery Service (export tasks,
+//! continuous exports, imports, agents and collectors), for many accounts and regions in one
+//! process.
 //!
 //! The unit of everything is the collector unit ([`target`]): one target (credentials, maybe an
 //! assumed role) in one region, with its collectors (export tasks, continuous exports, import

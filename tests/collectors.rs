@@ -87,7 +87,7 @@ fn with_collectors(running: &RunningSimulator, collectors: &[Kind]) -> Config {
 fn unit_series(samples: &Samples) -> Samples {
     samples
         .iter()
-        .filter_map(|(k, v)| {
+        .map(|(k, v)| {
             let (name, labels) = split_series(k);
             let rest: Vec<String> = labels
                 .iter()
@@ -95,7 +95,7 @@ fn unit_series(samples: &Samples) -> Samples {
                 .map(|(l, v)| format!("{l}=\"{v}\""))
                 .collect();
             let key = if rest.is_empty() { name } else { format!("{name}{{{}}}", rest.join(",")) };
-            Some((key, *v))
+            (key, *v)
         })
         .collect()
 }
@@ -126,6 +126,7 @@ async fn every_collector_has_its_exact_gauges() {
     assert_eq!(value(&s, info), 1.0);
     assert!(s.contains_key("ads_continuous_export_info{export_id=\"ce-1\",status=\"ACTIVE\",status_detail=\"\",data_source=\"AGENT\",s3_bucket=\"discovery-bucket\"}"));
     assert_eq!(value(&s, "ads_continuous_exports_omitted"), 0.0);
+    assert_eq!(value(&s, "ads_continuous_exports_other_statuses_omitted"), 0.0);
     assert_eq!(value(&s, "ads_continuous_export_start_timestamp_seconds{export_id=\"ce-3\"}"), 1_700_000_000.0);
     assert!(!text.contains("arn:aws:iam::1:role"), "no free text from statusDetail");
 
@@ -163,6 +164,8 @@ async fn every_collector_has_its_exact_gauges() {
     let age = value(&s, "ads_import_task_oldest_request_age_seconds{status=\"IMPORT_FAILED\"}");
     assert!((unix_now() - 1_700_000_200.0 - age).abs() < 10.0);
 
+    assert_eq!(value(&s, "ads_import_tasks_other_statuses_omitted"), 0.0);
+
     // The discovery summary: the agents counted from the agents, the others as set.
     assert_eq!(value(&s, "ads_discovery_servers"), 412.0);
     assert_eq!(value(&s, "ads_discovery_applications"), 37.0);
@@ -197,6 +200,7 @@ async fn every_collector_has_its_exact_gauges() {
     assert!(value(&s, "ads_agent_oldest_health_ping_age_seconds{health=\"UNHEALTHY\"}") >= 7_200.0);
     assert!(!s.contains_key("ads_agent_oldest_health_ping_age_seconds{health=\"SHUTDOWN\"}"), "its ping is no time");
     assert_eq!(value(&s, "ads_agent_health_pings_unparsable"), 1.0);
+    assert_eq!(value(&s, "ads_agents_other_health_omitted"), 0.0);
     for secret in ["host-1.corp.example", "10.0.0.2", "02:00:00:00", "hostName", "ipAddress"] {
         assert!(!text.contains(secret), "{secret} in the exposition");
     }

@@ -218,8 +218,10 @@ async fn the_account_of_base_credentials_comes_from_sts_and_its_failure_shows() 
     simulator.set_sts_fault(Some(FaultPlan::always(Fault::Error("InvalidClientTokenId".into()))));
     let (exporter, _dir) = start(&running, "targets:\n  - regions: [eu-west-1]\n", Duration::from_millis(200)).await;
     let series = "ads_api_errors_total{operation=\"GetCallerIdentity\",code=\"InvalidClientTokenId\"}";
-    let samples = scrape_all_until(&exporter, "an identity failure", |s| {
-        of_unit(s, "", "eu-west-1", &[]).get(series) >= Some(&2.0)
+    // Identity failures, and a first collection (which may end after them).
+    let samples = scrape_all_until(&exporter, "an identity failure and a collection", |s| {
+        let unit = of_unit(s, "", "eu-west-1", &[]);
+        unit.get(series) >= Some(&2.0) && unit.get("ads_collections_total") >= Some(&1.0)
     })
     .await;
     let unknown = of_unit(&samples, "", "eu-west-1", &[]);

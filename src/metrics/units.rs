@@ -144,6 +144,12 @@ family!(
     "Continuous exports beyond the first 100, which have no ads_continuous_export_info series. From the last successful collection."
 );
 family!(
+    CONTINUOUS_OTHER,
+    Gauge,
+    "ads_continuous_exports_other_statuses_omitted",
+    "Continuous exports whose status is neither a modeled one nor among the first 20 others seen, so it is in no ads_continuous_exports series. From the last successful collection."
+);
+family!(
     CONTINUOUS_START,
     Gauge,
     "ads_continuous_export_start_timestamp_seconds",
@@ -155,6 +161,12 @@ family!(
     Gauge,
     "ads_import_tasks",
     "Import tasks by status (every modeled status always present). From the last successful collection."
+);
+family!(
+    IMPORT_OTHER,
+    Gauge,
+    "ads_import_tasks_other_statuses_omitted",
+    "Import tasks whose status is neither a modeled one nor among the first 20 others seen, so it is in no ads_import_tasks series. From the last successful collection."
 );
 family!(
     IMPORT_RECORDS,
@@ -242,6 +254,12 @@ family!(
     "ads_agent_health_pings_unparsable",
     "Agents whose lastHealthPingTime could not be read as a time. From the last successful collection."
 );
+family!(
+    AGENTS_OTHER,
+    Gauge,
+    "ads_agents_other_health_omitted",
+    "Agents whose health is neither a modeled value nor among the first 20 others seen of their type, so they are in no ads_agents series. From the last successful collection."
+);
 
 /// Every family of the units, for documentation checks.
 pub const FAMILIES: &[Family] = &[
@@ -267,8 +285,10 @@ pub const FAMILIES: &[Family] = &[
     CONTINUOUS,
     CONTINUOUS_INFO,
     CONTINUOUS_OMITTED,
+    CONTINUOUS_OTHER,
     CONTINUOUS_START,
     IMPORTS,
+    IMPORT_OTHER,
     IMPORT_RECORDS,
     IMPORT_OLDEST_TIMESTAMP,
     IMPORT_NEWEST_TIMESTAMP,
@@ -283,6 +303,7 @@ pub const FAMILIES: &[Family] = &[
     AGENTS,
     AGENT_PING_AGE,
     AGENT_PINGS_UNPARSABLE,
+    AGENTS_OTHER,
 ];
 
 /// One unit as a scrape sees it: its labels, rendered once, and its collectors' states, loaded
@@ -467,6 +488,9 @@ fn render_continuous_exports(out: &mut String, items: &[(&str, &ContinuousExport
     over(out, &CONTINUOUS_OMITTED, items, |out, prefix, d| {
         sample(out, CONTINUOUS_OMITTED.name, prefix, &[], d.omitted as f64)
     });
+    over(out, &CONTINUOUS_OTHER, items, |out, prefix, d| {
+        sample(out, CONTINUOUS_OTHER.name, prefix, &[], d.statuses.omitted as f64)
+    });
     over(out, &CONTINUOUS_START, items, |out, prefix, d| {
         for e in &d.listed {
             if let Some(start) = e.start_time {
@@ -481,6 +505,9 @@ fn render_import_tasks(out: &mut String, items: &[(&str, &ImportTasks)], now: f6
         for (status, summary) in &d.statuses.by_status {
             sample(out, IMPORTS.name, prefix, &[("status", status)], summary.count as f64);
         }
+    });
+    over(out, &IMPORT_OTHER, items, |out, prefix, d| {
+        sample(out, IMPORT_OTHER.name, prefix, &[], d.statuses.omitted as f64)
     });
     over(out, &IMPORT_RECORDS, items, |out, prefix, d| {
         let r = &d.records;
@@ -552,6 +579,10 @@ fn render_agents(out: &mut String, items: &[(&str, &Agents)], now: f64) {
                 );
             }
         }
+    });
+    over(out, &AGENTS_OTHER, items, |out, prefix, d| {
+        let omitted: u64 = d.by_type.values().map(|t| t.omitted).sum();
+        sample(out, AGENTS_OTHER.name, prefix, &[], omitted as f64)
     });
     over(out, &AGENT_PING_AGE, items, |out, prefix, d| {
         for (health, oldest) in d.oldest_pings() {

@@ -216,7 +216,7 @@ impl Web {
         }
         let html = format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ADS Exporter</title></head>\n<body>\n\
-             <h1>ADS Exporter</h1>\n<p>Prometheus exporter for AWS Application Discovery Service export tasks, version {version}.</p>\n\
+             <h1>ADS Exporter</h1>\n<p>Prometheus exporter for AWS Application Discovery Service (export tasks, continuous exports, imports, agents and collectors), version {version}.</p>\n\
              <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li><li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
              <h2>Units ({count})</h2>\n<table border=\"1\"><tr><th>Account</th><th>Region</th><th>Target</th><th>Labels</th>\
              <th>Unit</th><th>Collectors</th><th>Export tasks</th></tr>\n{rows}</table>\n\
