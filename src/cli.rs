@@ -413,7 +413,8 @@ impl Cli {
         }
         let default_interval = Duration::from_secs(if self.demo { 5 } else { 60 });
         let collectors = self.collector.collectors(self.demo);
-        if collectors.is_empty() {
+        // With a targets file, its collectors: lists may switch collectors back on.
+        if collectors.is_empty() && self.targets_file.is_none() {
             return Err(
                 "every collector is switched off (--no-collector.*): there would be nothing to collect".to_owned()
             );
@@ -621,6 +622,9 @@ mod tests {
             "--no-collector.discovery-summary",
         ];
         assert!(parse(&all_off).unwrap().config().unwrap_err().contains("every collector is switched off"));
+        // A targets file's collectors: lists may switch them back on: it decides.
+        let with_file = [&all_off[..], &["--config.file", "targets.yml"]].concat();
+        assert!(parse(&with_file).unwrap().config().unwrap().defaults.collectors.is_empty());
     }
 
     #[test]

@@ -22,12 +22,16 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
     result.map_err(|e| Error::Logging(e.to_string()))
 }
 
-/// The filter directives for `--log.level`. At a plain `info` or `warn`, aws-config's own warning
-/// about a refused AssumeRole is left out: the collector logs the failure once, with its code,
-/// where aws-config would repeat it on every collection.
+/// The filter directives for `--log.level`. At a plain `info` or `warn`, aws-config's own warnings
+/// about a refused AssumeRole and about each provider of the chain that found no credentials (a
+/// multi-kilobyte dump of the error) are left out: the collector logs the failure once, in one
+/// line with its code and the providers tried, where aws-config would repeat them on every
+/// collection.
+const QUIET: &str = "aws_config::sts::assume_role=error,aws_config::meta::credentials::chain=error";
+
 fn directives(level: &str) -> String {
     match level.trim() {
-        "info" | "warn" | "INFO" | "WARN" => format!("{level},aws_config::sts::assume_role=error"),
+        "info" | "warn" | "INFO" | "WARN" => format!("{level},{QUIET}"),
         other => other.to_owned(),
     }
 }
@@ -36,7 +40,10 @@ fn directives(level: &str) -> String {
 mod tests {
     #[test]
     fn plain_levels_quiet_aws_configs_repeated_warning() {
-        assert_eq!(super::directives("info"), "info,aws_config::sts::assume_role=error");
+        assert_eq!(
+            super::directives("info"),
+            "info,aws_config::sts::assume_role=error,aws_config::meta::credentials::chain=error"
+        );
         assert_eq!(super::directives("debug"), "debug");
         assert_eq!(super::directives("info,hyper=debug"), "info,hyper=debug");
     }

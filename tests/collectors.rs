@@ -48,14 +48,16 @@ fn pipeline(now: f64) -> Pipeline {
         Agent::new(2, "HEALTHY", "EC2", &ping(600.0)),
         Agent::new(3, "UNHEALTHY", "VMWARE", &ping(7_200.0)),
         Agent::new(4, "SHUTDOWN", "VMWARE", "sometime last week"),
+        Agent::new(5, "BLACKLISTED", "EC2", &ping(86_400.0)),
     ];
     pipeline.servers = 412;
     pipeline.applications = 37;
     pipeline.servers_mapped_to_applications = 310;
     pipeline.servers_mapped_to_tags = 255;
     pipeline.connectors = FleetCounts { active: 2, healthy: 2, unhealthy: 0, shutdown: 1, unknown: 0, denylisted: 4 };
-    pipeline.me_collectors = FleetCounts { active: 1, healthy: 1, ..FleetCounts::default() };
-    pipeline.agentless_collectors = FleetCounts { active: 3, healthy: 2, unhealthy: 1, ..FleetCounts::default() };
+    pipeline.me_collectors = FleetCounts { active: 1, healthy: 1, denylisted: 2, ..FleetCounts::default() };
+    pipeline.agentless_collectors =
+        FleetCounts { active: 3, healthy: 2, unhealthy: 1, unknown: 1, denylisted: 5, ..FleetCounts::default() };
     pipeline
 }
 
@@ -81,6 +83,12 @@ fn with_collectors(running: &RunningSimulator, collectors: &[Kind]) -> Config {
     config.defaults.collectors = collectors.clone();
     flag_target(&mut config).collectors = collectors;
     config
+}
+
+/// Sets the one unit's settings (and the defaults', which the file's targets would take).
+fn settings(config: &mut Config, set: impl Fn(&mut ads_exporter::target::UnitSettings)) {
+    set(&mut config.defaults.settings);
+    set(&mut flag_target(config).settings);
 }
 
 /// The series of the one unit, with the account and region taken off (but the collector kept).
@@ -112,7 +120,10 @@ async fn until_all_up(exporter: &Exporter, kinds: &[Kind]) -> Samples {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_collector_has_its_exact_gauges() {
     let (simulator, running) = known().await;
-    let exporter = exporter(with_collectors(&running, &Kind::ALL)).await;
+    // Pages of two: every paged collector follows nextToken.
+    let mut config = with_collectors(&running, &Kind::ALL);
+    settings(&mut config, |s| s.page_size = 2);
+    let exporter = exporter(config).await;
     let s = until_all_up(&exporter, &Kind::ALL).await;
     let text = scrape_text(&exporter).await;
 
@@ -175,12 +186,15 @@ async fn every_collector_has_its_exact_gauges() {
         ("agent", "healthy", 2.0),
         ("agent", "unhealthy", 1.0),
         ("agent", "shutdown", 1.0),
-        ("agent", "denylisted", 0.0),
+        ("agent", "denylisted", 1.0),
         ("connector", "shutdown", 1.0),
         ("connector", "denylisted", 4.0),
         ("me_collector", "healthy", 1.0),
         ("agentless_collector", "unhealthy", 1.0),
-        ("agentless_collector", "unknown", 0.0),
+        ("agentless_collector", "unknown", 1.0),
+        ("agentless_collector", "denylisted", 5.0),
+        ("me_collector", "denylisted", 2.0),
+        ("me_collector", "unknown", 0.0),
     ] {
         assert_eq!(
             value(&s, &format!("ads_discovery_collectors{{type=\"{kind}\",state=\"{state}\"}}")),
@@ -195,6 +209,7 @@ async fn every_collector_has_its_exact_gauges() {
     assert_eq!(value(&s, "ads_agents{health=\"RUNNING\",agent_type=\"EC2\"}"), 0.0);
     assert_eq!(value(&s, "ads_agents{health=\"UNHEALTHY\",agent_type=\"VMWARE\"}"), 1.0);
     assert_eq!(value(&s, "ads_agents{health=\"BLACKLISTED\",agent_type=\"VMWARE\"}"), 0.0);
+    assert_eq!(value(&s, "ads_agents{health=\"BLACKLISTED\",agent_type=\"EC2\"}"), 1.0);
     let oldest = value(&s, "ads_agent_oldest_health_ping_age_seconds{health=\"HEALTHY\"}");
     assert!((600.0..700.0).contains(&oldest), "{oldest}");
     assert!(value(&s, "ads_agent_oldest_health_ping_age_seconds{health=\"UNHEALTHY\"}") >= 7_200.0);
@@ -209,7 +224,23 @@ async fn every_collector_has_its_exact_gauges() {
     for kind in Kind::ALL {
         assert!(!simulator.requests_of(kind.operation()).is_empty(), "{kind}");
         assert_eq!(value(&s, &format!("ads_collections_total{{collector=\"{kind}\"}}")), 1.0);
-        assert_eq!(value(&s, &format!("ads_collection_pages{{collector=\"{kind}\"}}")), 1.0);
+    }
+    // Three export tasks, three continuous exports, four imports and five agents in pages of
+    // two; the summary is one call.
+    for (kind, pages) in [
+        (Kind::ExportTasks, 2.0),
+        (Kind::ContinuousExports, 2.0),
+        (Kind::ImportTasks, 2.0),
+        (Kind::DiscoverySummary, 1.0),
+        (Kind::Agents, 3.0),
+    ] {
+        assert_eq!(value(&s, &format!("ads_collection_pages{{collector=\"{kind}\"}}")), pages, "{kind}");
+        assert!(
+            simulator
+                .requests_of(kind.operation())
+                .iter()
+                .all(|r| kind == Kind::DiscoverySummary || r.max_results == Some(2))
+        );
     }
     assert_eq!(value(&s, "ads_export_tasks{status=\"FAILED\"}"), 1.0);
     promtool_check_metrics(&text);
@@ -239,8 +270,7 @@ async fn collectors_switch_on_and_off() {
 async fn a_fault_on_one_collector_leaves_the_others_up() {
     let (simulator, running) = known().await;
     let mut config = with_collectors(&running, &Kind::ALL);
-    config.defaults.settings.interval = Duration::from_millis(200);
-    flag_target(&mut config).settings.interval = Duration::from_millis(200);
+    settings(&mut config, |s| s.interval = Duration::from_millis(200));
     let exporter = exporter(config).await;
     let before = until_all_up(&exporter, &Kind::ALL).await;
     let denied = FaultPlan::always(Fault::Error("AccessDeniedException".into())).only("DescribeImportTasks");
@@ -293,7 +323,7 @@ async fn the_export_lifecycle_counts_completions_and_their_durations() {
     let simulator = Simulator::new(Population::from_tasks(history), SimulatorConfig::default());
     let running = simulator.spawn(LOOPBACK).await.unwrap();
     let mut config = with_collectors(&running, &[Kind::ExportTasks]);
-    flag_target(&mut config).settings.interval = Duration::from_millis(200);
+    settings(&mut config, |s| s.interval = Duration::from_millis(200));
     let exporter = exporter(config).await;
     let collections = |s: &Samples| s.get("ads_collections_total").copied().unwrap_or(0.0);
     let first = scrape_until(&exporter, "the first collection", |s| collections(s) >= 1.0).await;
@@ -328,10 +358,80 @@ async fn the_export_lifecycle_counts_completions_and_their_durations() {
 
     // A restart sees all of that as history.
     let mut config = with_collectors(&running, &[Kind::ExportTasks]);
-    flag_target(&mut config).settings.interval = Duration::from_millis(200);
+    settings(&mut config, |s| s.interval = Duration::from_millis(200));
     let restarted = common::exporter(config).await;
     let samples = scrape_until(&restarted, "two collections after the restart", |s| collections(s) >= 2.0).await;
     assert_eq!(value(&samples, "ads_export_tasks_completed_total{status=\"SUCCEEDED\"}"), 0.0);
     assert_eq!(value(&samples, "ads_export_tasks_completed_total{status=\"FAILED\"}"), 0.0);
     restarted.shutdown().await;
+}
+
+/// Pages that break the contract fail only their collector, with the code that says why, and
+/// its last good data stays; the other collectors go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_pages_fail_only_their_collector() {
+    let (simulator, running) = known().await;
+    let mut config = with_collectors(&running, &Kind::ALL);
+    settings(&mut config, |s| s.page_size = 2);
+    settings(&mut config, |s| s.interval = Duration::from_millis(200));
+    let exporter = exporter(config).await;
+    let before = until_all_up(&exporter, &Kind::ALL).await;
+    for (kind, fault, code, prefix) in [
+        (Kind::ImportTasks, Fault::MissingStatus, "response", "ads_import_task"),
+        (Kind::ContinuousExports, Fault::RepeatToken, "repeated_token", "ads_continuous_export"),
+        (Kind::Agents, Fault::Malformed, "response", "ads_agent"),
+        (Kind::DiscoverySummary, Fault::Malformed, "response", "ads_discovery_"),
+    ] {
+        simulator.set_fault(Some(FaultPlan::always(fault.clone()).only(kind.operation())));
+        let failures = format!("ads_collection_failures_total{{collector=\"{kind}\"}}");
+        let errors = format!("ads_api_errors_total{{operation=\"{}\",code=\"{code}\"}}", kind.operation());
+        let during = scrape_all_until(&exporter, &format!("{kind} to fail with {code}"), |s| {
+            let s = unit_series(s);
+            s.get(&failures) >= Some(&1.0) && s.get(&errors) >= Some(&1.0)
+        })
+        .await;
+        let during = unit_series(&during);
+        assert_eq!(value(&during, &format!("ads_up{{collector=\"{kind}\"}}")), 0.0, "{kind}");
+        let data = |s: &Samples| -> Vec<(String, f64)> {
+            s.iter()
+                .filter(|(k, _)| k.starts_with(prefix) && !k.contains("_age_"))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect()
+        };
+        assert!(!data(&before).is_empty(), "{kind} has data");
+        assert_eq!(data(&during), data(&before), "{kind}: the last good data stays");
+        for other in Kind::ALL.into_iter().filter(|k| *k != kind) {
+            assert_eq!(value(&during, &format!("ads_up{{collector=\"{other}\"}}")), 1.0, "{other} while {kind} fails");
+        }
+        simulator.set_fault(None);
+        scrape_all_until(&exporter, &format!("{kind} to recover"), |s| {
+            unit_series(s).get(&format!("ads_up{{collector=\"{kind}\"}}")) == Some(&1.0)
+        })
+        .await;
+    }
+    exporter.shutdown().await;
+}
+
+/// Readiness waits for every collector's first attempt, successful or not: a collector whose
+/// first call hangs keeps the exporter unready until it times out, then it is ready with that
+/// collector down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_every_collectors_first_attempt() {
+    let (simulator, running) = known().await;
+    simulator.set_fault(Some(FaultPlan::always(Fault::Slow(Duration::from_secs(120))).only("DescribeImportTasks")));
+    let mut config = with_collectors(&running, &Kind::ALL);
+    settings(&mut config, |s| s.timeout = Duration::from_secs(5));
+    let exporter = exporter(config).await;
+    let others: Vec<Kind> = Kind::ALL.into_iter().filter(|k| *k != Kind::ImportTasks).collect();
+    let samples = until_all_up(&exporter, &others).await;
+    assert_eq!(samples.get("ads_collections_total{collector=\"import_tasks\"}"), Some(&0.0), "still trying");
+    assert_eq!(get(&exporter.url("/-/ready")).await.status, hyper::StatusCode::SERVICE_UNAVAILABLE);
+    wait_for("readiness after the hung collection times out", || async {
+        (get(&exporter.url("/-/ready")).await.status == hyper::StatusCode::OK).then_some(())
+    })
+    .await;
+    let samples = unit_series(&scrape_all(&exporter).await);
+    assert_eq!(value(&samples, "ads_up{collector=\"import_tasks\"}"), 0.0);
+    assert_eq!(value(&samples, "ads_collection_failures_total{collector=\"import_tasks\"}"), 1.0);
+    exporter.shutdown().await;
 }

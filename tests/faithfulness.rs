@@ -188,6 +188,9 @@ async fn boto3_reads_continuous_exports_imports_agents_and_the_summary() {
     let result = boto3(vec![running.endpoint_url(), "pipeline".into()]).await;
     let continuous = &result["continuous"];
     assert_eq!(continuous["pages"], 3, "three exports in pages of one");
+    assert_eq!(continuous["exports"].as_array().unwrap().len(), 3);
+    assert_eq!(continuous["one"], serde_json::json!(["ce-1"]), "the exportIds filter");
+    assert!(simulator.requests_of("DescribeContinuousExports").iter().any(|r| r.export_ids == ["ce-1"]));
     for (e, got) in pipeline.continuous_exports.iter().zip(continuous["exports"].as_array().unwrap()) {
         assert_eq!(got["exportId"], e.export_id.as_str());
         assert_eq!(got["status"], e.status.as_str());
@@ -197,6 +200,7 @@ async fn boto3_reads_continuous_exports_imports_agents_and_the_summary() {
     }
     let imports = &result["imports"];
     assert_eq!(imports["pages"], 3, "five imports in pages of two");
+    assert_eq!(imports["tasks"].as_array().unwrap().len(), 5);
     for (t, got) in pipeline.imports.iter().zip(imports["tasks"].as_array().unwrap()) {
         assert_eq!(got["importTaskId"], t.import_task_id.as_str());
         assert_eq!(got["status"], t.status.as_str());
@@ -207,9 +211,15 @@ async fn boto3_reads_continuous_exports_imports_agents_and_the_summary() {
         assert_eq!(got["applicationImportFailure"], t.application_failure);
     }
     assert_eq!(imports["failed"], serde_json::json!(["i-3"]), "the STATUS filter");
+    assert_eq!(imports["failed_named"], serde_json::json!(["i-3"]), "a STATUS filter makes the others ignored");
+    assert_eq!(imports["by_id"], serde_json::json!(["i-1", "i-4"]));
     assert!(simulator.requests_of("DescribeImportTasks").iter().take(3).all(|r| r.max_results == Some(2)));
     let agents = &result["agents"];
     assert_eq!(agents["pages"], 3, "seven agents in pages of three");
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 7);
+    let unhealthy: Vec<&str> =
+        pipeline.agents.iter().filter(|a| a.health != "HEALTHY").map(|a| a.agent_id.as_str()).collect();
+    assert_eq!(agents["not_healthy"], serde_json::json!(unhealthy), "the NOT_EQUALS condition");
     for (a, got) in pipeline.agents.iter().zip(agents["agents"].as_array().unwrap()) {
         assert_eq!(got["agentId"], a.agent_id.as_str());
         assert_eq!(got["health"], a.health.as_str());
@@ -230,4 +240,22 @@ async fn boto3_reads_continuous_exports_imports_agents_and_the_summary() {
     assert_eq!(summary["meCollectorSummary"]["totalMeCollectors"], 0);
     assert_eq!(result["errors"]["imports"], serde_json::json!(["InvalidParameterValueException", 400]));
     assert_eq!(result["errors"]["continuous"], serde_json::json!(["InvalidParameterValueException", 400]));
+}
+
+/// The modeled errors of the other operations, as botocore raises them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_raises_the_modeled_exceptions_of_every_operation() {
+    let (simulator, running) = simulator(tasks()).await;
+    for (operation, code, status) in [
+        ("DescribeContinuousExports", "AuthorizationErrorException", 400),
+        ("DescribeContinuousExports", "ResourceNotFoundException", 400),
+        ("DescribeImportTasks", "HomeRegionNotSetException", 400),
+        ("DescribeAgents", "InvalidParameterValueException", 400),
+        ("GetDiscoverySummary", "ServerInternalErrorException", 500),
+    ] {
+        simulator.set_fault(Some(FaultPlan::times(Fault::Error(code.into()), 1).only(operation)));
+        let result = boto3(vec![running.endpoint_url(), "error".into(), operation.into()]).await;
+        assert_eq!((result["code"].as_str(), result["status"].as_u64()), (Some(code), Some(status)), "{operation}");
+        assert!(result["modeled"].as_array().unwrap().contains(&Value::from(code)), "{operation}: {code}: {result}");
+    }
 }

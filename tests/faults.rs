@@ -335,3 +335,27 @@ async fn an_empty_credential_chain_is_a_credentials_failure() {
     let landing = get(&format!("{url}/")).await.text();
     assert!(landing.contains("credentials: no credentials: the chain found none"), "{landing}");
 }
+
+/// A collection that outruns `--collector.timeout` while each call is in time: it fails with
+/// code `timeout` in the log and on the landing page, but no API error is counted, since no
+/// call failed (the pages sent are counted as requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_timeout_is_no_api_error() {
+    let setup = Setup::start(&[("--collector.page-size", "50"), ("--collector.timeout", "1s")]).await;
+    setup.scrape_until("a good collection", |s| s.get("ads_up") == Some(&1.0)).await;
+    // Five pages of 400 ms each: every call well within its own timeouts, the whole beyond 1 s.
+    setup.simulator.set_fault(Some(FaultPlan::always(Fault::Slow(Duration::from_millis(400)))));
+    let (text, samples) = setup
+        .scrape_until("two timed-out collections", |s| {
+            s.get("ads_up") == Some(&0.0) && s.get("ads_collection_failures_total") >= Some(&2.0)
+        })
+        .await;
+    let failed_calls: Vec<_> =
+        samples.iter().filter(|(k, v)| k.starts_with("ads_api_errors_total") && **v > 0.0).collect();
+    assert!(failed_calls.is_empty(), "no call failed: {failed_calls:?}\n{text}");
+    assert!(value(&samples, "ads_api_requests_total{operation=\"DescribeExportTasks\"}") >= 2.0);
+    let warnings = setup.exporter.lines_with("collection failed");
+    assert!(warnings.first().is_some_and(|w| w.contains("code=timeout")), "{warnings:#?}");
+    let landing = get(&setup.url.replace("/metrics", "/")).await.text();
+    assert!(landing.contains("failing (timeout: "), "{landing}");
+}

@@ -107,6 +107,13 @@ const CASES: &[(&str, &str)] = &[
         "cbc-only-tls12",
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]\n  max_version: TLS12\n",
     ),
+    // Only TLS 1.3 suites, and TLS 1.2 at most: TLS 1.2 keeps rustls' own suites.
+    (
+        "tls13-suites-tls12",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n  max_version: TLS12\n",
+    ),
+    // An empty client_auth_type alone asks for no TLS at all.
+    ("empty-client-auth-only", "tls_server_config:\n  client_auth_type: \"\"\n"),
     ("bad-curve", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  curve_preferences: [P256]\n"),
     (
         "prefer-client-ciphers",

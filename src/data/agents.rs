@@ -65,7 +65,26 @@ pub fn parse_time(text: &str) -> Option<f64> {
         let seconds = if number > 1e12 { number / 1_000.0 } else { number };
         return (seconds > 0.0 && seconds.is_finite()).then_some(seconds);
     }
-    let time = humantime::parse_rfc3339_weak(text.trim_end_matches('Z').trim_end_matches("+00:00")).ok()?;
+    // RFC 3339 with its offset, whatever it is; also with a space for the `T`, or an offset
+    // without its colon (`+0000`).
+    let mut normal = text.trim().to_owned();
+    if normal.as_bytes().get(10) == Some(&b' ') {
+        normal.replace_range(10..11, "T");
+    }
+    let tail = normal.len().saturating_sub(5);
+    if normal.is_ascii()
+        && normal.len() > 19
+        && normal[tail..].starts_with(['+', '-'])
+        && normal[tail + 1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        normal.insert(tail + 3, ':');
+    }
+    if let Ok(time) = time::OffsetDateTime::parse(&normal, &time::format_description::well_known::Rfc3339) {
+        let seconds = time.unix_timestamp() as f64 + f64::from(time.nanosecond()) / 1e9;
+        return (seconds > 0.0).then_some(seconds);
+    }
+    // No offset at all: UTC.
+    let time = humantime::parse_rfc3339_weak(text.trim()).ok()?;
     time.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
 }
 
@@ -79,9 +98,15 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T22:13:20.5Z"), Some(1_700_000_000.5));
         assert_eq!(parse_time("2023-11-14 22:13:20"), Some(1_700_000_000.0));
         assert_eq!(parse_time("2023-11-14T22:13:20+00:00"), Some(1_700_000_000.0));
+        assert_eq!(parse_time("2023-11-14T22:13:20+0000"), Some(1_700_000_000.0));
+        assert_eq!(parse_time("2023-11-14T15:13:20-07:00"), Some(1_700_000_000.0));
+        assert_eq!(parse_time("2023-11-15 00:13:20.25+02:00"), Some(1_700_000_000.25));
+        assert_eq!(parse_time("2023-11-15T00:13:20+0200"), Some(1_700_000_000.0));
         assert_eq!(parse_time("1700000000"), Some(1_700_000_000.0));
         assert_eq!(parse_time("1700000000000"), Some(1_700_000_000.0));
         assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time("2023-11-14T22:13:20+00é0"), None, "never a panic on odd bytes");
+        assert_eq!(parse_time("2023-11-14 22:13:2é+0000"), None);
         assert_eq!(parse_time("-5"), None);
     }
 

@@ -66,8 +66,8 @@ impl ContinuousExports {
 }
 
 /// The code of a `statusDetail`, never free text: a documented code (also at the start of a
-/// longer message), else a value that looks like a code (upper case, digits, `_`), else `OTHER`;
-/// empty when there is none.
+/// longer message), else a value that looks like a new code (upper-case letters and `_` only:
+/// no digits, so no account id can pass), else `OTHER`; empty when there is none.
 pub fn detail_code(raw: &str) -> String {
     let raw = raw.trim();
     if raw.is_empty() {
@@ -81,7 +81,7 @@ pub fn detail_code(raw: &str) -> String {
     }
     let looks_like_a_code = raw.len() <= 64
         && raw.starts_with(|c: char| c.is_ascii_uppercase())
-        && raw.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        && raw.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
     if looks_like_a_code { raw.to_owned() } else { "OTHER".to_owned() }
 }
 
@@ -98,7 +98,9 @@ mod tests {
             "FIREHOSE_ROLE_MISSING"
         );
         assert_eq!(detail_code("S3_NOT_SIGNED_UP"), "S3_NOT_SIGNED_UP");
-        assert_eq!(detail_code("NEW_CODE_2"), "NEW_CODE_2");
+        assert_eq!(detail_code("NEW_CODE"), "NEW_CODE");
+        assert_eq!(detail_code("NEW_CODE_2"), "OTHER", "no digits: no account id");
+        assert_eq!(detail_code("FOO_111122223333"), "OTHER");
         assert_eq!(detail_code("Something went wrong in account 111122223333"), "OTHER");
         assert_eq!(detail_code("ACCESS_DENIED_EXTRA"), "ACCESS_DENIED_EXTRA");
     }

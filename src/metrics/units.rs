@@ -122,7 +122,7 @@ family!(
     COMPLETION,
     Histogram,
     "ads_export_task_completion_seconds",
-    "How long completed export tasks took: from exportRequestTime to the end of the collection that first saw them finished. ADS has no completion time, so this is an upper bound, within one collection interval."
+    "How long completed export tasks took: from exportRequestTime to the end of the collection that first saw them finished. ADS has no completion time, so this is an upper bound: by up to one collection interval, more after failed collections."
 );
 // Continuous exports.
 family!(

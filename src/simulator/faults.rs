@@ -39,6 +39,7 @@ pub const MODELED_ERRORS: &[(&str, u16)] = &[
     ("InvalidParameterValueException", 400),
     ("HomeRegionNotSetException", 400),
     ("OperationNotPermittedException", 400),
+    ("ResourceNotFoundException", 400),
     ("ServerInternalErrorException", 500),
 ];
 

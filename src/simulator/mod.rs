@@ -672,11 +672,12 @@ impl Simulator {
                 let input: wire::DescribeImportTasksRequest = parse_body(body)?;
                 let filters = input.filters.unwrap_or_default();
                 for filter in &filters {
-                    if !["IMPORT_TASK_ID", "STATUS", "NAME", "FILE_CLASSIFICATION"].contains(&filter.name.as_str()) {
-                        return Err(ApiError::invalid_value(format!(
-                            "Unknown import task filter name '{}'",
-                            filter.name
-                        )));
+                    let name = filter.name.as_deref().unwrap_or_default();
+                    if !["IMPORT_TASK_ID", "STATUS", "NAME", "FILE_CLASSIFICATION"].contains(&name) {
+                        return Err(ApiError::invalid_value(format!("Unknown import task filter name '{name}'")));
+                    }
+                    if filter.values.as_ref().is_some_and(|v| v.len() > 100) {
+                        return Err(ApiError::invalid_value("An import task filter has at most 100 values"));
                     }
                 }
                 (Query::ImportTasks { filters }, input.max_results, input.next_token)
@@ -685,7 +686,7 @@ impl Simulator {
                 let input: wire::DescribeAgentsRequest = parse_body(body)?;
                 let filters = input.filters.unwrap_or_default();
                 for filter in &filters {
-                    if filter.condition != "EQUALS" {
+                    if !["EQUALS", "NOT_EQUALS", "CONTAINS", "NOT_CONTAINS"].contains(&filter.condition.as_str()) {
                         return Err(ApiError::invalid_value(format!("Unknown condition '{}'", filter.condition)));
                     }
                 }
@@ -695,9 +696,10 @@ impl Simulator {
             _ => (Query::Summary, None, None),
         };
         let mut state = self.state();
-        let agent_ids = match &query {
-            Query::Agents { ids, .. } => ids.clone(),
-            _ => Vec::new(),
+        let (export_ids, agent_ids) = match &query {
+            Query::Agents { ids, .. } => (Vec::new(), ids.clone()),
+            Query::ContinuousExports { ids } => (ids.clone(), Vec::new()),
+            _ => (Vec::new(), Vec::new()),
         };
         self.record(
             &mut state,
@@ -707,7 +709,7 @@ impl Simulator {
                 account: caller.account.clone(),
                 access_key_id: caller.access_key_id.clone(),
                 max_results,
-                export_ids: Vec::new(),
+                export_ids,
                 agent_ids,
                 next_token: next_token.clone(),
             },
@@ -733,15 +735,19 @@ impl Simulator {
                     .collect(),
             ),
             Query::ImportTasks { filters } => {
+                // "When filtering by import status, all other filter values are ignored."
+                let by_status: Vec<&wire::ImportTaskFilter> =
+                    filters.iter().filter(|f| f.name.as_deref() == Some("STATUS")).collect();
+                let applied = if by_status.is_empty() { filters.iter().collect() } else { by_status };
                 let matches = |task: &pipeline::ImportTask| {
-                    filters.iter().all(|filter| {
-                        let field = match filter.name.as_str() {
+                    applied.iter().all(|filter| {
+                        let field = match filter.name.as_deref().unwrap_or_default() {
                             "IMPORT_TASK_ID" => task.import_task_id.as_str(),
                             "STATUS" => task.status.as_str(),
                             "NAME" => task.name.as_str(),
                             _ => task.file_classification.as_deref().unwrap_or(""),
                         };
-                        filter.values.iter().any(|v| v == field)
+                        filter.values.as_ref().is_none_or(|values| values.iter().any(|v| v == field))
                     })
                 };
                 ("tasks", pipeline.imports.iter().filter(|t| matches(t)).map(|t| t.to_json()).collect())
@@ -758,7 +764,13 @@ impl Simulator {
                                 "version" => &agent.version,
                                 _ => return false,
                             };
-                            filter.values.contains(field)
+                            let contains = filter.values.iter().any(|v| field.contains(v.as_str()));
+                            match filter.condition.as_str() {
+                                "EQUALS" => filter.values.contains(field),
+                                "NOT_EQUALS" => !filter.values.contains(field),
+                                "CONTAINS" => contains,
+                                _ => !contains,
+                            }
                         })
                 };
                 ("agentsInfo", pipeline.agents.iter().filter(|a| matches(a)).map(|a| a.to_json()).collect())

@@ -274,3 +274,49 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// The demo's pipeline lives: over ten simulated minutes, evolved every 5 s as the demo's
+    /// collections do, the first continuous export falls into ERROR (with a detail code) and
+    /// recovers, imports start and finish, some with errors, and agents go unhealthy and back.
+    #[test]
+    fn the_demo_pipeline_changes_as_the_readme_says() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let start = 1_700_000_000.0;
+        let mut pipeline = Pipeline::demo(start, &mut rng);
+        assert_eq!(pipeline.continuous_exports[0].status, "ACTIVE");
+        let imports = pipeline.imports.len();
+        let (mut went_to_error, mut recovered, mut with_errors, mut unhealthy, mut healthy_again) =
+            (false, false, false, false, false);
+        let first_healthy: Vec<bool> = pipeline.agents.iter().map(|a| a.health == "HEALTHY").collect();
+        let mut now = start;
+        for _ in 0..120 {
+            let before = pipeline.clone();
+            pipeline.evolve(now, now + 5.0, &mut rng);
+            now += 5.0;
+            let (was, is) = (&before.continuous_exports[0], &pipeline.continuous_exports[0]);
+            if was.status == "ACTIVE" && is.status == "ERROR" {
+                assert!(is.status_detail.as_deref().is_some_and(|d| d.starts_with("FIREHOSE_ROLE_MISSING")));
+                went_to_error = true;
+            }
+            recovered |= was.status == "ERROR" && is.status == "ACTIVE" && is.status_detail.is_none();
+            with_errors |= pipeline.imports.iter().zip(&before.imports).any(|(i, b)| {
+                b.status == "IMPORT_IN_PROGRESS" && i.status == "IMPORT_COMPLETE_WITH_ERRORS" && i.server_failure > 0
+            });
+            for (i, agent) in pipeline.agents.iter().enumerate() {
+                unhealthy |= first_healthy[i] && agent.health == "UNHEALTHY";
+                healthy_again |= before.agents[i].health == "UNHEALTHY" && agent.health == "HEALTHY";
+            }
+        }
+        assert!(went_to_error && recovered, "the continuous export falls into ERROR and recovers");
+        assert!(pipeline.imports.len() > imports, "imports start");
+        assert!(with_errors, "an import ends with errors");
+        assert!(unhealthy && healthy_again, "agents go unhealthy and come back");
+        let counts = pipeline.agent_counts();
+        assert_eq!(counts.total(), 20, "the summary counts every agent");
+    }
+}

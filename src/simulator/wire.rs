@@ -210,11 +210,13 @@ pub struct DescribeContinuousExportsRequest {
 }
 
 /// `{name, values}` of `DescribeImportTasks`: `IMPORT_TASK_ID`, `STATUS`, `NAME` or
-/// `FILE_CLASSIFICATION`.
+/// `FILE_CLASSIFICATION`; both members are optional in the model.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ImportTaskFilter {
-    pub name: String,
-    pub values: Vec<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
 }
 
 /// `DescribeImportTasks`.

@@ -229,6 +229,12 @@ fn target_spec(
     };
     let collectors = match &doc.collectors {
         Some(names) => collectors(names, &format!("{at}.collectors"))?,
+        None if base_collectors.is_empty() => {
+            return Err(format!(
+                "{at}: no collector: every one is switched off by the --no-collector.* flags and neither \
+                 defaults.collectors nor {at}.collectors names one"
+            ));
+        }
         None => base_collectors.clone(),
     };
     let role = match doc.role_arn {
@@ -518,6 +524,19 @@ targets:
         assert_eq!(units.unwrap()[0].1.region, "eu-west-2");
         let error = expand(&targets, |_| None).unwrap_err();
         assert!(error.starts_with("targets[0]: no region"), "{error}");
+    }
+
+    /// Every collector switched off by the flags: the file may switch some back on, per target
+    /// or in its defaults; a target left with none is refused.
+    #[test]
+    fn the_file_may_switch_collectors_back_on() {
+        let all_off = Defaults { collectors: BTreeSet::new(), ..defaults() };
+        let error = parse("targets:\n  - {}\n", &all_off).unwrap_err();
+        assert!(error.starts_with("targets[0]: no collector"), "{error}");
+        let targets = parse("defaults:\n  collectors: [agents]\ntargets:\n  - {}\n", &all_off).unwrap();
+        assert_eq!(targets[0].collectors, BTreeSet::from([Kind::Agents]));
+        let targets = parse("targets:\n  - collectors: [import-tasks]\n", &all_off).unwrap();
+        assert_eq!(targets[0].collectors, BTreeSet::from([Kind::ImportTasks]));
     }
 
     #[test]

@@ -199,7 +199,7 @@ fn tls_config(tls: TlsFile, dir: &Path) -> Result<Option<Arc<ServerConfig>>, Str
     let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
     if !present(&tls.cert_file)
         && !present(&tls.key_file)
-        && tls.client_auth_type.is_none()
+        && !present(&tls.client_auth_type)
         && !present(&tls.client_ca_file)
     {
         return Ok(None);
@@ -223,13 +223,16 @@ fn tls_config(tls: TlsFile, dir: &Path) -> Result<Option<Arc<ServerConfig>>, Str
         let offered = |name: &String| provider.cipher_suites.iter().any(|s| *name == format!("{:?}", s.suite()));
         let unsupported: Vec<&String> = names.iter().filter(|n| n.contains("_WITH_") && !offered(n)).collect();
         let listed_tls12 = names.iter().filter(|n| n.contains("_WITH_")).count();
-        if listed_tls12 > 0 && unsupported.len() == listed_tls12 {
-            // Dropping every TLS 1.2 suite would turn TLS 1.2 off (and, with max_version TLS12,
-            // leave no way to connect): the nearest rustls offers is its own ECDHE AEAD suites.
+        if unsupported.len() == listed_tls12 {
+            // No TLS 1.2 suite would be left (the list names only TLS 1.3 suites, or only suites
+            // rustls lacks): dropping them all would turn TLS 1.2 off (and, with max_version
+            // TLS12, leave no way to connect). The nearest rustls offers is its own ECDHE AEAD
+            // suites.
             tracing::warn!(
                 ?unsupported,
-                "none of the TLS 1.2 cipher_suites is offered by rustls (it has no CBC or RSA key \
-                exchange suites); serving TLS 1.2 with its ECDHE AES-GCM and ChaCha20-Poly1305 suites instead"
+                "cipher_suites leaves TLS 1.2 no suite rustls offers (it lists only TLS 1.3 suites, or \
+                CBC or RSA key exchange suites, which rustls lacks); serving TLS 1.2 with its ECDHE \
+                AES-GCM and ChaCha20-Poly1305 suites instead"
             );
         } else {
             provider.cipher_suites.retain(|suite| {
@@ -308,18 +311,19 @@ struct ReloadingCertificate {
 
 impl ReloadingCertificate {
     fn load(cert_path: PathBuf, key_path: PathBuf, provider: Arc<CryptoProvider>) -> Result<Arc<Self>, String> {
+        // The files' stamp before reading them: a change while they are read is seen as one.
+        let stamp = file_stamp(&cert_path, &key_path);
         let current = ArcSwap::from_pointee(certified_key(&cert_path, &key_path, &provider)?);
         let certificate = Arc::new(ReloadingCertificate { cert_path, key_path, provider, current });
-        certificate.watch();
+        certificate.watch(stamp);
         Ok(certificate)
     }
 
     /// Watches the files in the background (where there is a runtime: a plain check of the
     /// file has none), for as long as the certificate is in use.
-    fn watch(self: &Arc<Self>) {
+    fn watch(self: &Arc<Self>, mut stamp: Option<[(SystemTime, u64); 2]>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let watched = Arc::downgrade(self);
-        let mut stamp = file_stamp(&self.cert_path, &self.key_path);
         runtime.spawn(async move {
             loop {
                 tokio::time::sleep(CERTIFICATE_CHECK).await;

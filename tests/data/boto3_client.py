@@ -4,7 +4,7 @@ botocore is written independently of the Rust SDK from the same service model; i
 parses and raises the modeled exceptions here, the simulator is faithful to the wire protocol.
 
 Usage: boto3_client.py ENDPOINT page PAGE_SIZE [AGENT_ID ...]
-       boto3_client.py ENDPOINT error
+       boto3_client.py ENDPOINT error [OPERATION]
        boto3_client.py ENDPOINT start AGENT_ID
        boto3_client.py ENDPOINT sts ROLE_ARN EXTERNAL_ID
        boto3_client.py ENDPOINT pipeline
@@ -52,9 +52,16 @@ def page(ads, page_size, agents):
     return {"pages": pages, "tasks": tasks}
 
 
-def error(ads):
+def error(ads, operation="DescribeExportTasks"):
+    calls = {
+        "DescribeExportTasks": lambda: ads.describe_export_tasks(maxResults=5),
+        "DescribeContinuousExports": lambda: ads.describe_continuous_exports(maxResults=5),
+        "DescribeImportTasks": lambda: ads.describe_import_tasks(maxResults=5),
+        "DescribeAgents": lambda: ads.describe_agents(maxResults=5),
+        "GetDiscoverySummary": ads.get_discovery_summary,
+    }
     try:
-        ads.describe_export_tasks(maxResults=5)
+        calls[operation]()
     except ads.exceptions.ClientError as e:
         modeled = [name for name in dir(ads.exceptions) if name.endswith("Exception")
                    and isinstance(e, getattr(ads.exceptions, name))]
@@ -145,6 +152,7 @@ def pipeline(ads):
             "dataSource": e["dataSource"],
         } for e in exports],
     }
+    continuous["one"] = [e["exportId"] for e in ads.describe_continuous_exports(exportIds=["ce-1"])["descriptions"]]
     pages, tasks = paged("describe_import_tasks", "tasks", 2)
     imports = {
         "pages": pages,
@@ -159,9 +167,17 @@ def pipeline(ads):
         } for t in tasks],
         "failed": [t["importTaskId"] for t in ads.describe_import_tasks(
             filters=[{"name": "STATUS", "values": ["IMPORT_FAILED"]}])["tasks"]],
+        # "When filtering by import status, all other filter values are ignored."
+        "failed_named": [t["importTaskId"] for t in ads.describe_import_tasks(
+            filters=[{"name": "STATUS", "values": ["IMPORT_FAILED"]},
+                     {"name": "NAME", "values": ["no such name"]}])["tasks"]],
+        "by_id": [t["importTaskId"] for t in ads.describe_import_tasks(
+            filters=[{"name": "IMPORT_TASK_ID", "values": ["i-1", "i-4"]}])["tasks"]],
     }
     pages, agents = paged("describe_agents", "agentsInfo", 3)
     agents = {
+        "not_healthy": [a["agentId"] for a in ads.describe_agents(
+            filters=[{"name": "health", "values": ["HEALTHY"], "condition": "NOT_EQUALS"}])["agentsInfo"]],
         "pages": pages,
         "agents": [{
             "agentId": a["agentId"],
@@ -188,7 +204,7 @@ def main():
     if mode == "page":
         result = page(ads, int(sys.argv[3]), sys.argv[4:])
     elif mode == "error":
-        result = error(ads)
+        result = error(ads, *sys.argv[3:4])
     elif mode == "start":
         result = start(ads, sys.argv[3])
     elif mode == "pipeline":
