@@ -8,17 +8,15 @@ pub mod units;
 
 pub use units::shadowed;
 
-use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::target::UnitList;
-use text::{Family, header, sample};
+use text::{Family, Out, header, sample};
 
 const TARGETS: Family = Family::gauge(
     "ads_targets",
@@ -79,40 +77,81 @@ pub fn build_info_registry() -> prometheus::Result<Registry> {
 }
 
 /// The whole exposition: the units, the process-wide families, build info (rendered once, in
-/// `static_text`) and `process_*`.
+/// `static_text`) and `process_*`, written into `out`.
 pub fn render(
+    out: &mut Out,
     list: &UnitList,
     reload: &ReloadStatus,
     now: f64,
     process: Option<&process::Reading>,
     static_text: &str,
-) -> String {
-    let mut out = String::with_capacity(4096 + list.units.len() * 4608);
-    units::render(&mut out, list, now);
-    render_process_wide(&mut out, list, reload);
+) {
+    units::render(out, list, now);
+    render_process_wide(out, list, reload);
     out.push_str(static_text);
     if let Some(reading) = process {
-        process::render(&mut out, reading);
+        process::render(out, reading);
     }
-    out
 }
 
-/// A rendered exposition, good for one second at one [`generation`](crate::target::generation).
+/// What one exposition is made of, taken at one moment: rendered plain or compressed, as the
+/// scrapes of that second ask, each at most once.
+struct Inputs {
+    list: Arc<UnitList>,
+    reload: ReloadStatus,
+    now: f64,
+    process: Option<process::Reading>,
+    static_text: Arc<str>,
+}
+
+/// An exposition, good for one second at one [`generation`](crate::target::generation). Each
+/// form is rendered when a scrape first asks for it: the gzip one straight into the compressor,
+/// so that its plain text never exists in full (Prometheus always asks for gzip).
 pub struct Body {
     second: u64,
     generation: u64,
-    pub plain: Bytes,
+    inputs: Inputs,
+    plain: OnceLock<Bytes>,
     gzip: OnceLock<Bytes>,
+    /// The sizes of the last bodies, for one allocation of about the right size.
+    sizes: Arc<Sizes>,
+}
+
+/// The sizes of the last plain and gzip bodies.
+#[derive(Default)]
+struct Sizes {
+    plain: AtomicUsize,
+    gzip: AtomicUsize,
 }
 
 impl Body {
-    /// The body gzipped (level 1, as Prometheus asks on every scrape), compressed once.
+    fn render(&self, mut out: Out) -> Bytes {
+        let i = &self.inputs;
+        render(&mut out, &i.list, &i.reload, i.now, i.process.as_ref(), &i.static_text);
+        out.finish()
+    }
+
+    /// The plain text.
+    pub fn plain(&self) -> &Bytes {
+        self.plain.get_or_init(|| {
+            // A generous first guess: pages never written take no memory.
+            let first_guess =
+                4096 + self.inputs.list.units.iter().map(|u| 4096 + u.slots.len() * 12_288).sum::<usize>();
+            let last = self.sizes.plain.load(Ordering::Relaxed);
+            let body = self.render(Out::plain(if last > 0 { last + last / 16 } else { first_guess }));
+            self.sizes.plain.store(body.len(), Ordering::Relaxed);
+            body
+        })
+    }
+
+    /// The body gzipped (level 1, as Prometheus asks on every scrape), compressed while it is
+    /// rendered.
     pub fn gzip(&self) -> &Bytes {
         self.gzip.get_or_init(|| {
-            let mut encoder = GzEncoder::new(Vec::with_capacity(self.plain.len() / 8 + 64), Compression::fast());
-            // Writing to a Vec cannot fail.
-            let _ = encoder.write_all(&self.plain);
-            Bytes::from(encoder.finish().unwrap_or_default())
+            let last = self.sizes.gzip.load(Ordering::Relaxed);
+            let body = self.render(Out::gzip(if last > 0 { last + last / 8 } else { 64 * 1024 }));
+            self.sizes.gzip.store(body.len(), Ordering::Relaxed);
+            body
         })
     }
 }
@@ -122,21 +161,23 @@ impl Body {
 /// bytes; ages and `process_*` stay right to the second.
 pub struct Exposition {
     /// Build info, which never changes.
-    static_text: String,
+    static_text: Arc<str>,
     current: ArcSwapOption<Body>,
-    /// One rendering at a time; scrapes that wait for it get its result.
+    /// One new body at a time; scrapes that wait for it get it.
     rendering: tokio::sync::Mutex<()>,
     process: std::sync::Mutex<Option<(u64, Option<process::Reading>)>>,
+    sizes: Arc<Sizes>,
 }
 
 impl Exposition {
     pub fn new() -> prometheus::Result<Exposition> {
         let static_text = TextEncoder::new().encode_to_string(&build_info_registry()?.gather())?;
         Ok(Exposition {
-            static_text,
+            static_text: static_text.into(),
             current: ArcSwapOption::empty(),
             rendering: tokio::sync::Mutex::new(()),
             process: std::sync::Mutex::new(None),
+            sizes: Arc::default(),
         })
     }
 
@@ -144,17 +185,25 @@ impl Exposition {
         self.current.load_full().filter(|body| body.second == second && body.generation == generation)
     }
 
-    /// The exposition as of now; `source` gives the units and the reload status.
-    pub async fn body(&self, source: impl Fn() -> (Arc<UnitList>, ReloadStatus)) -> Arc<Body> {
+    /// The exposition as of now, with the form asked for (`gzip` or plain) rendered; `source`
+    /// gives the units and the reload status. The rendering happens under an async lock, so that
+    /// scrapes arriving meanwhile wait without holding a thread, and then take its result.
+    pub async fn body(&self, source: impl Fn() -> (Arc<UnitList>, ReloadStatus), gzip: bool) -> Arc<Body> {
         let now = crate::clock::unix_now();
         let second = now as u64;
         // Read before rendering: a change during the rendering makes the next scrape render anew.
         let generation = crate::target::generation();
-        if let Some(body) = self.fresh(second, generation) {
+        let rendered = |body: &Body| if gzip { body.gzip.get().is_some() } else { body.plain.get().is_some() };
+        if let Some(body) = self.fresh(second, generation).filter(|b| rendered(b)) {
             return body;
         }
         let _rendering = self.rendering.lock().await;
         if let Some(body) = self.fresh(second, generation) {
+            if gzip {
+                body.gzip();
+            } else {
+                body.plain();
+            }
             return body;
         }
         let process = {
@@ -169,8 +218,20 @@ impl Exposition {
             }
         };
         let (list, reload) = source();
-        let text = render(&list, &reload, now, process.as_ref(), &self.static_text);
-        let body = Arc::new(Body { second, generation, plain: Bytes::from(text), gzip: OnceLock::new() });
+        let inputs = Inputs { list, reload, now, process, static_text: self.static_text.clone() };
+        let body = Arc::new(Body {
+            second,
+            generation,
+            inputs,
+            plain: OnceLock::new(),
+            gzip: OnceLock::new(),
+            sizes: self.sizes.clone(),
+        });
+        if gzip {
+            body.gzip();
+        } else {
+            body.plain();
+        }
         self.current.store(Some(body.clone()));
         body
     }

@@ -3,6 +3,71 @@
 //! for tens of thousands of samples would cost far more than the text itself.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::ops::{Deref, DerefMut};
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+/// Text handed to the compressor at a time when compressing while rendering.
+const CHUNK: usize = 256 * 1024;
+
+/// Where an exposition is written: a string, or a gzip stream fed in chunks as the text is
+/// rendered, so that a compressed body of hundreds of units never exists uncompressed in full
+/// (megabytes rendered every second would otherwise stay behind in the allocator).
+pub struct Out {
+    text: String,
+    gzip: Option<GzEncoder<Vec<u8>>>,
+}
+
+impl Out {
+    /// Plain text, in one allocation of about `capacity`.
+    pub fn plain(capacity: usize) -> Out {
+        Out { text: String::with_capacity(capacity), gzip: None }
+    }
+
+    /// Gzip (level 1, as Prometheus asks on every scrape), into about `capacity` bytes.
+    pub fn gzip(capacity: usize) -> Out {
+        let encoder = GzEncoder::new(Vec::with_capacity(capacity), Compression::fast());
+        Out { text: String::with_capacity(CHUNK + CHUNK / 4), gzip: Some(encoder) }
+    }
+
+    /// A point where the text may be handed to the compressor (between samples).
+    pub fn boundary(&mut self) {
+        if self.text.len() >= CHUNK
+            && let Some(encoder) = &mut self.gzip
+        {
+            // Writing to a Vec cannot fail.
+            let _ = encoder.write_all(self.text.as_bytes());
+            self.text.clear();
+        }
+    }
+
+    /// The finished body.
+    pub fn finish(self) -> Bytes {
+        match self.gzip {
+            None => Bytes::from(self.text),
+            Some(mut encoder) => {
+                let _ = encoder.write_all(self.text.as_bytes());
+                Bytes::from(encoder.finish().unwrap_or_default())
+            }
+        }
+    }
+}
+
+impl Deref for Out {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.text
+    }
+}
+
+impl DerefMut for Out {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.text
+    }
+}
 
 /// A metric family's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +187,24 @@ pub fn sample(out: &mut String, name: &str, prefix: &str, extra: &[(&str, &str)]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Compressed in chunks while written, the body is the plain text, whatever its size.
+    #[test]
+    fn a_gzip_body_written_in_chunks_is_the_plain_text() {
+        let (mut plain, mut gzip) = (Out::plain(16), Out::gzip(16));
+        for i in 0..40_000 {
+            for out in [&mut plain, &mut gzip] {
+                let _ = writeln!(out, "ads_up{{unit=\"{i}\"}} 1");
+                out.boundary();
+            }
+        }
+        let (plain, gzip) = (plain.finish(), gzip.finish());
+        assert!(plain.len() > 3 * CHUNK, "several chunks: {}", plain.len());
+        let mut unzipped = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut unzipped).unwrap();
+        assert_eq!(unzipped, plain);
+        assert!(gzip.len() < plain.len() / 4);
+    }
 
     #[test]
     fn writes_families_and_samples_as_prometheus_reads_them() {

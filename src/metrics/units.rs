@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::text::{Family, Kind as Type, header, labels, sample};
+use super::text::{Family, Kind as Type, Out, header, labels, sample};
 use crate::data::Data;
 use crate::data::agents::{Agents, KNOWN_HEALTH};
 use crate::data::continuous_exports::ContinuousExports;
@@ -345,10 +345,11 @@ fn views(list: &UnitList) -> Vec<View<'_>> {
 }
 
 /// Appends a family whose samples `each` writes, unit by unit.
-fn family(out: &mut String, family: &Family, views: &[View<'_>], mut each: impl FnMut(&mut String, &View<'_>)) {
+fn family(out: &mut Out, family: &Family, views: &[View<'_>], mut each: impl FnMut(&mut Out, &View<'_>)) {
     header(out, family);
     for view in views {
         each(out, view);
+        out.boundary();
     }
 }
 
@@ -363,15 +364,16 @@ fn with<'a, T>(views: &'a [View<'a>], pick: impl Fn(&'a Data) -> Option<&'a T>) 
 }
 
 /// Appends a family over `items`, which `each` writes.
-fn over<T>(out: &mut String, fam: &Family, items: &[(&str, &T)], mut each: impl FnMut(&mut String, &str, &T)) {
+fn over<T>(out: &mut Out, fam: &Family, items: &[(&str, &T)], mut each: impl FnMut(&mut Out, &str, &T)) {
     header(out, fam);
     for (prefix, item) in items {
         each(out, prefix, item);
+        out.boundary();
     }
 }
 
 /// Appends every unit's families.
-pub fn render(out: &mut String, list: &UnitList, now: f64) {
+pub fn render(out: &mut Out, list: &UnitList, now: f64) {
     let views = views(list);
     type Read = fn(&Published) -> f64;
     let health: [(Family, Read); 6] = [
@@ -435,7 +437,7 @@ pub fn render(out: &mut String, list: &UnitList, now: f64) {
     render_agents(out, &agents, now);
 }
 
-fn render_export_tasks(out: &mut String, items: &[(&str, &ExportTasks)], now: f64) {
+fn render_export_tasks(out: &mut Out, items: &[(&str, &ExportTasks)], now: f64) {
     over(out, &TASKS, items, |out, prefix, d| {
         for (status, summary) in &d.statuses.by_status {
             sample(out, TASKS.name, prefix, &[("status", status)], summary.count as f64);
@@ -467,7 +469,7 @@ fn render_export_tasks(out: &mut String, items: &[(&str, &ExportTasks)], now: f6
     });
 }
 
-fn render_continuous_exports(out: &mut String, items: &[(&str, &ContinuousExports)]) {
+fn render_continuous_exports(out: &mut Out, items: &[(&str, &ContinuousExports)]) {
     over(out, &CONTINUOUS, items, |out, prefix, d| {
         for (status, summary) in &d.statuses.by_status {
             sample(out, CONTINUOUS.name, prefix, &[("status", status)], summary.count as f64);
@@ -500,7 +502,7 @@ fn render_continuous_exports(out: &mut String, items: &[(&str, &ContinuousExport
     });
 }
 
-fn render_import_tasks(out: &mut String, items: &[(&str, &ImportTasks)], now: f64) {
+fn render_import_tasks(out: &mut Out, items: &[(&str, &ImportTasks)], now: f64) {
     over(out, &IMPORTS, items, |out, prefix, d| {
         for (status, summary) in &d.statuses.by_status {
             sample(out, IMPORTS.name, prefix, &[("status", status)], summary.count as f64);
@@ -534,7 +536,7 @@ fn render_import_tasks(out: &mut String, items: &[(&str, &ImportTasks)], now: f6
     }
 }
 
-fn render_discovery_summary(out: &mut String, items: &[(&str, &DiscoverySummary)]) {
+fn render_discovery_summary(out: &mut Out, items: &[(&str, &DiscoverySummary)]) {
     type Read = fn(&DiscoverySummary) -> u64;
     let counts: [(Family, Read); 4] = [
         (SERVERS, |d| d.servers),
@@ -560,7 +562,7 @@ fn render_discovery_summary(out: &mut String, items: &[(&str, &DiscoverySummary)
     });
 }
 
-fn render_agents(out: &mut String, items: &[(&str, &Agents)], now: f64) {
+fn render_agents(out: &mut Out, items: &[(&str, &Agents)], now: f64) {
     over(out, &AGENTS, items, |out, prefix, d| {
         if d.by_type.is_empty() {
             // No agents at all: every health still has its zero.

@@ -127,13 +127,14 @@ impl Web {
 
     async fn metrics(&self, request_headers: &HeaderMap) -> Response<Full<Bytes>> {
         let supervisor = &self.supervisor;
-        let body = self.exposition.body(|| (supervisor.units(), supervisor.reload_status())).await;
-        let mut response = if accepts_gzip(request_headers) {
+        let gzip = accepts_gzip(request_headers);
+        let body = self.exposition.body(|| (supervisor.units(), supervisor.reload_status()), gzip).await;
+        let mut response = if gzip {
             let mut response = Response::new(Full::new(body.gzip().clone()));
             response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             response
         } else {
-            Response::new(Full::new(body.plain.clone()))
+            Response::new(Full::new(body.plain().clone()))
         };
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
