@@ -40,7 +40,7 @@ RUN touch src/main.rs src/lib.rs \
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="ads_exporter" \
-      org.opencontainers.image.description="Prometheus exporter for AWS Application Discovery Service export tasks" \
+      org.opencontainers.image.description="Prometheus exporter for AWS Application Discovery Service: export tasks, continuous exports, imports, agents and collectors" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.documentation="https://github.com/ads-exporter/ads_exporter#readme" \

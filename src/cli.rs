@@ -109,7 +109,8 @@ pub struct CollectorArgs {
     #[arg(long = "collector.max-backoff", env = "ADS_EXPORTER_COLLECTOR_MAX_BACKOFF", value_name = "DURATION",
           default_value = "5m", value_parser = parse_backoff)]
     pub max_backoff: Duration,
-    /// Collections in flight at once, across all units.
+    /// Collections in flight at once across all units, among those collecting normally (as many
+    /// again among those whose last collection failed).
     #[arg(long = "collector.concurrency", env = "ADS_EXPORTER_COLLECTOR_CONCURRENCY", value_name = "N",
           default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
@@ -125,7 +126,8 @@ pub struct CollectorArgs {
     #[arg(long = "collector.shard-count", env = "ADS_EXPORTER_COLLECTOR_SHARD_COUNT", value_name = "N",
           default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub shard_count: u32,
-    /// Export tasks per DescribeExportTasks page (1-100).
+    /// Items per page of the paged operations (DescribeExportTasks, DescribeContinuousExports,
+    /// DescribeImportTasks, DescribeAgents), 1-100.
     #[arg(long = "collector.page-size", env = "ADS_EXPORTER_COLLECTOR_PAGE_SIZE", value_name = "N",
           default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub page_size: i32,
@@ -138,18 +140,12 @@ pub struct CollectorArgs {
           value_delimiter = ',', value_parser = parse_non_empty, help_heading = "Filters")]
     pub agent_ids: Vec<String>,
     /// Collect export tasks (DescribeExportTasks) and their lifecycle; on by default.
-    #[arg(
-        long = "collector.export-tasks",
-        env = "ADS_EXPORTER_COLLECTOR_EXPORT_TASKS",
-        overrides_with = "no_export_tasks",
-        help_heading = "Collectors"
-    )]
+    #[arg(long = "collector.export-tasks", env = "ADS_EXPORTER_COLLECTOR_EXPORT_TASKS", help_heading = "Collectors")]
     pub export_tasks: bool,
     /// Do not collect export tasks.
     #[arg(
         long = "no-collector.export-tasks",
         env = "ADS_EXPORTER_NO_COLLECTOR_EXPORT_TASKS",
-        overrides_with = "export_tasks",
         help_heading = "Collectors"
     )]
     pub no_export_tasks: bool,
@@ -157,7 +153,6 @@ pub struct CollectorArgs {
     #[arg(
         long = "collector.continuous-exports",
         env = "ADS_EXPORTER_COLLECTOR_CONTINUOUS_EXPORTS",
-        overrides_with = "no_continuous_exports",
         help_heading = "Collectors"
     )]
     pub continuous_exports: bool,
@@ -165,23 +160,16 @@ pub struct CollectorArgs {
     #[arg(
         long = "no-collector.continuous-exports",
         env = "ADS_EXPORTER_NO_COLLECTOR_CONTINUOUS_EXPORTS",
-        overrides_with = "continuous_exports",
         help_heading = "Collectors"
     )]
     pub no_continuous_exports: bool,
     /// Collect import tasks (DescribeImportTasks); on by default.
-    #[arg(
-        long = "collector.import-tasks",
-        env = "ADS_EXPORTER_COLLECTOR_IMPORT_TASKS",
-        overrides_with = "no_import_tasks",
-        help_heading = "Collectors"
-    )]
+    #[arg(long = "collector.import-tasks", env = "ADS_EXPORTER_COLLECTOR_IMPORT_TASKS", help_heading = "Collectors")]
     pub import_tasks: bool,
     /// Do not collect import tasks.
     #[arg(
         long = "no-collector.import-tasks",
         env = "ADS_EXPORTER_NO_COLLECTOR_IMPORT_TASKS",
-        overrides_with = "import_tasks",
         help_heading = "Collectors"
     )]
     pub no_import_tasks: bool,
@@ -189,7 +177,6 @@ pub struct CollectorArgs {
     #[arg(
         long = "collector.discovery-summary",
         env = "ADS_EXPORTER_COLLECTOR_DISCOVERY_SUMMARY",
-        overrides_with = "no_discovery_summary",
         help_heading = "Collectors"
     )]
     pub discovery_summary: bool,
@@ -197,29 +184,67 @@ pub struct CollectorArgs {
     #[arg(
         long = "no-collector.discovery-summary",
         env = "ADS_EXPORTER_NO_COLLECTOR_DISCOVERY_SUMMARY",
-        overrides_with = "discovery_summary",
         help_heading = "Collectors"
     )]
     pub no_discovery_summary: bool,
     /// Collect every agent and collector (DescribeAgents, which pages them all); off by default, on in demo mode.
-    #[arg(
-        long = "collector.agents",
-        env = "ADS_EXPORTER_COLLECTOR_AGENTS",
-        overrides_with = "no_agents",
-        help_heading = "Collectors"
-    )]
+    #[arg(long = "collector.agents", env = "ADS_EXPORTER_COLLECTOR_AGENTS", help_heading = "Collectors")]
     pub agents: bool,
     /// Do not collect agents.
-    #[arg(
-        long = "no-collector.agents",
-        env = "ADS_EXPORTER_NO_COLLECTOR_AGENTS",
-        overrides_with = "agents",
-        help_heading = "Collectors"
-    )]
+    #[arg(long = "no-collector.agents", env = "ADS_EXPORTER_NO_COLLECTOR_AGENTS", help_heading = "Collectors")]
     pub no_agents: bool,
 }
 
+impl Cli {
+    /// Parses the arguments and the environment, as `try_parse_from` does, and settles the
+    /// collectors switched both on and off (clap's `overrides_with` sees only the command line,
+    /// and would refuse a flag against a variable).
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.collector.resolve_switches(&matches);
+        Ok(cli)
+    }
+}
+
 impl CollectorArgs {
+    /// Where a collector is switched both on and off: two flags, the last wins; a flag and a
+    /// variable, the flag; two variables, the one that switches it off.
+    fn resolve_switches(&mut self, matches: &clap::ArgMatches) {
+        let on_command_line = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let pairs = [
+            (&mut self.export_tasks, &mut self.no_export_tasks, "export_tasks", "no_export_tasks"),
+            (
+                &mut self.continuous_exports,
+                &mut self.no_continuous_exports,
+                "continuous_exports",
+                "no_continuous_exports",
+            ),
+            (&mut self.import_tasks, &mut self.no_import_tasks, "import_tasks", "no_import_tasks"),
+            (&mut self.discovery_summary, &mut self.no_discovery_summary, "discovery_summary", "no_discovery_summary"),
+            (&mut self.agents, &mut self.no_agents, "agents", "no_agents"),
+        ];
+        for (on, off, on_id, off_id) in pairs {
+            if !(*on && *off) {
+                continue;
+            }
+            let on_wins = match (on_command_line(on_id), on_command_line(off_id)) {
+                (true, true) => matches.index_of(on_id) > matches.index_of(off_id),
+                (on_flag, _) => on_flag,
+            };
+            if on_wins {
+                *off = false;
+            } else {
+                *on = false;
+            }
+        }
+    }
+
     /// The collectors the flags switch on (each flag's default where neither form is given).
     fn collectors(&self, demo: bool) -> BTreeSet<Kind> {
         let switch = |on: bool, off: bool, kind: Kind| {
@@ -331,7 +356,7 @@ pub fn parse_telemetry_path(value: &str) -> Result<String, String> {
     let bad = |why: &str| Err(format!("'{value}' {why}"));
     match value {
         v if !v.starts_with('/') => bad("must start with /"),
-        "/" | "/-/healthy" | "/-/ready" => bad("is taken by another endpoint"),
+        "/" | "/-/healthy" | "/-/ready" | "/-/reload" => bad("is taken by another endpoint"),
         v if v.contains(['?', '#', ' ']) => bad("must be a plain path"),
         v => Ok(v.to_owned()),
     }
@@ -356,6 +381,9 @@ pub fn parse_positive_duration(value: &str) -> Result<Duration, String> {
     let duration = parse_duration(value)?;
     if duration.is_zero() {
         return Err("must be greater than zero".to_owned());
+    }
+    if duration > Duration::from_secs(86_400) {
+        return Err("must be at most 24h".to_owned());
     }
     Ok(duration)
 }
@@ -495,7 +523,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("ads_exporter").chain(args.iter().copied()))
+        Cli::parse_args(std::iter::once("ads_exporter").chain(args.iter().copied()))
     }
 
     fn flag_target(config: &Config) -> &TargetSpec {

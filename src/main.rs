@@ -7,13 +7,12 @@ use ads_exporter::cli::{Cli, Command, SimulateArgs, one_line_error};
 use ads_exporter::config::LogSettings;
 use ads_exporter::exporter::Exporter;
 use ads_exporter::simulator::{Evolution, FaultPlan, Schedule, Simulator, SimulatorConfig};
-use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
     // process_start_time_seconds where /proc/stat is hidden (systemd's ProcSubset=pid).
     ads_exporter::metrics::process::record_start();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = error.print();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ads_exporter::exporter::{DEMO_ACCOUNTS, DEMO_REGIONS};
@@ -204,4 +205,36 @@ async fn promtool_accepts_a_scrape_with_every_metric() {
     assert!(samples.contains_key("ads_export_tasks{status=\"CANCELLED\"}"));
     promtool_check_metrics(&get(&exporter.url("/metrics")).await.text());
     exporter.shutdown().await;
+}
+
+/// A collector switched off by a variable (a systemd EnvironmentFile, say) and on by a flag is
+/// on: the flag wins, as for every other setting; a variable alone still switches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_flag_wins_over_its_variable() {
+    let mut demo = command();
+    demo.args(["--demo", "--web.listen-address", "127.0.0.1:0", "--collector.interval", "1s", "--log.format", "json"]);
+    demo.args(["--collector.import-tasks", "--no-collector.agents"]);
+    demo.env("ADS_EXPORTER_NO_COLLECTOR_IMPORT_TASKS", "true");
+    demo.env("ADS_EXPORTER_COLLECTOR_AGENTS", "true");
+    demo.env("ADS_EXPORTER_NO_COLLECTOR_CONTINUOUS_EXPORTS", "true");
+    let (mut running, addr) = start_and_read(demo, "\"addr\":\"", false);
+    let addr = addr.split('"').next().unwrap().to_owned();
+    let url = format!("http://{addr}/metrics");
+    let samples = wait_for("the first collections", || async {
+        let samples = parse_samples(&get(&url).await.text());
+        samples.keys().any(|k| k.starts_with("ads_up{")).then_some(samples)
+    })
+    .await;
+    let collectors: BTreeSet<String> = samples
+        .keys()
+        .filter(|k| k.starts_with("ads_up{"))
+        .filter_map(|k| k.split("collector=\"").nth(1)?.split('"').next().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        collectors,
+        BTreeSet::from(["discovery_summary".to_owned(), "export_tasks".to_owned(), "import_tasks".to_owned()]),
+        "import tasks on by the flag, agents off by the flag, continuous exports off by the variable"
+    );
+    running.signal("TERM");
+    tokio::task::block_in_place(|| running.wait_for_exit(Duration::from_secs(20)));
 }

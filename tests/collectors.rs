@@ -420,7 +420,7 @@ async fn readiness_waits_for_every_collectors_first_attempt() {
     let (simulator, running) = known().await;
     simulator.set_fault(Some(FaultPlan::always(Fault::Slow(Duration::from_secs(120))).only("DescribeImportTasks")));
     let mut config = with_collectors(&running, &Kind::ALL);
-    settings(&mut config, |s| s.timeout = Duration::from_secs(5));
+    settings(&mut config, |s| s.timeout = Duration::from_secs(15));
     let exporter = exporter(config).await;
     let others: Vec<Kind> = Kind::ALL.into_iter().filter(|k| *k != Kind::ImportTasks).collect();
     let samples = until_all_up(&exporter, &others).await;

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use ads_exporter::simulator::{FAILED, Fault, FaultPlan, IN_PROGRESS, SUCCEEDED, Task};
 use common::*;
 use hyper::{Method, StatusCode};
@@ -204,20 +206,23 @@ async fn http_endpoints_answer_as_documented() {
     let build = info.keys().find(|k| k.starts_with("ads_exporter_build_info{")).expect("build info");
     assert!(build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))));
     assert!(info.contains_key("process_resident_memory_bytes"));
-    // CPU time is a float that moves with work (the exporter runs in this process).
-    let before = value(&info, "process_cpu_seconds_total");
-    let spin = std::time::Instant::now();
-    let mut x = 0u64;
-    while spin.elapsed() < std::time::Duration::from_millis(300) {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    }
-    std::hint::black_box(x);
-    let after = wait_for("the CPU time to move", || async {
+    // CPU time is a float that moves with work (the exporter runs in this process): work in small
+    // bursts until three distinct readings (read once a second); in whole seconds they would take
+    // three seconds of CPU, and all three landing on whole seconds by chance is one in a million.
+    let readings = std::sync::Mutex::new(BTreeSet::new());
+    let readings = wait_for("three distinct CPU readings", || async {
+        let mut x = 0u64;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
         let cpu =
             value(&parse_samples(&get(&exporter.url("/custom-metrics")).await.text()), "process_cpu_seconds_total");
-        (cpu > before + 0.1).then_some(cpu)
+        let mut seen = readings.lock().unwrap();
+        seen.insert(cpu.to_bits());
+        (seen.len() >= 3).then(|| seen.iter().map(|b| f64::from_bits(*b)).collect::<Vec<f64>>())
     })
     .await;
-    assert!(after.fract() != 0.0 || before.fract() != 0.0, "fractional seconds: {before} then {after}");
+    assert!(readings.iter().any(|r| r.fract() != 0.0), "fractional seconds: {readings:?}");
     exporter.shutdown().await;
 }

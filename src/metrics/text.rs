@@ -156,6 +156,10 @@ pub fn value_into(out: &mut String, value: f64) {
         out.push_str("+Inf");
     } else if value == f64::NEG_INFINITY {
         out.push_str("-Inf");
+    } else if value.fract() == 0.0 && value.abs() < 1e15 {
+        // Most values are counts: written as the integers they are, the same text as `{value}`
+        // gives, several times faster.
+        out.push_str(itoa::Buffer::new().format(value as i64));
     } else {
         let _ = write!(out, "{value}");
     }
@@ -187,6 +191,15 @@ pub fn sample(out: &mut String, name: &str, prefix: &str, extra: &[(&str, &str)]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integral_values_are_written_as_display_writes_them() {
+        for value in [0.0, 1.0, -5.0, 246.0, 1_700_000_000.0, 99_999_999_999_999.0, 1e15, 1e20, 0.5, 1_700_000_000.25] {
+            let mut out = String::new();
+            value_into(&mut out, value);
+            assert_eq!(out, format!("{value}"));
+        }
+    }
 
     /// Compressed in chunks while written, the body is the plain text, whatever its size.
     #[test]

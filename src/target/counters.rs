@@ -14,6 +14,11 @@ pub struct OperationCounts {
     pub errors: BTreeMap<ErrorCode, u64>,
 }
 
+/// Distinct error codes counted apart for one operation (the declared ones included).
+pub const MAX_CODES: usize = 32;
+/// The code the others count under, past [`MAX_CODES`].
+pub const OTHER_CODES: &str = "other";
+
 /// Requests and errors by operation. Short critical sections only, never across an await.
 #[derive(Debug, Default)]
 pub struct ApiCounters {
@@ -65,8 +70,12 @@ impl ApiCounters {
                 Some(counts) => counts,
                 None => map.entry(operation.to_owned()).or_default(),
             };
+            let full = counts.errors.len() >= MAX_CODES;
             match counts.errors.get_mut(code) {
                 Some(n) => *n += 1,
+                // A proxy or a broken endpoint inventing codes cannot create series without end:
+                // past the first few distinct codes of an operation, the rest count as `other`.
+                None if full => *counts.errors.entry(ErrorCode::aws(OTHER_CODES)).or_default() += 1,
                 None => {
                     counts.errors.insert(code.clone(), 1);
                 }
@@ -93,6 +102,21 @@ impl ApiCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_beyond_the_cap_count_as_other() {
+        let api = ApiCounters::new();
+        for i in 0..MAX_CODES + 10 {
+            api.error("DescribeAgents", &ErrorCode::aws(&format!("Invented{i}Exception")));
+        }
+        api.error("DescribeAgents", &ErrorCode::aws("Invented0Exception"));
+        api.read(|map| {
+            let errors = &map["DescribeAgents"].errors;
+            assert_eq!(errors.len(), MAX_CODES + 1, "the cap, and other");
+            assert_eq!(errors[&ErrorCode::aws(OTHER_CODES)], 10);
+            assert_eq!(errors[&ErrorCode::aws("Invented0Exception")], 2, "a known code still counts as itself");
+        });
+    }
 
     #[test]
     fn counts_requests_and_errors_and_declares_zeros() {
