@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_sdk_applicationdiscovery::config::retry::{RetryPartition, TokenBucket};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
@@ -182,8 +183,13 @@ impl AwsContext {
         }
         let sts = sts.build();
 
-        let mut ads =
-            aws_sdk_applicationdiscovery::config::Builder::from(&unit).interceptor(CountAttempts::new(api.clone()));
+        // Each unit retries from a token bucket of its own: the SDK's default bucket is one per
+        // service and region for the whole process, so one throttled or hanging unit would use
+        // up the retries of every other unit in its region.
+        let partition = format!("ads_exporter-unit-{:016x}", spec.stable_hash());
+        let mut ads = aws_sdk_applicationdiscovery::config::Builder::from(&unit)
+            .retry_partition(own_partition(&partition, "ads"))
+            .interceptor(CountAttempts::new(api.clone()));
         if let Some(url) = &self.settings.endpoint_url {
             ads = ads.endpoint_url(url.as_str());
         }
@@ -198,14 +204,63 @@ impl AwsContext {
             ads = ads.credentials_provider(provider.build().await);
         }
         let sts_client = spec.identity.known_account().is_none().then(|| {
-            let config = aws_sdk_sts::config::Builder::from(&sts).interceptor(CountAttempts::new(api)).build();
+            let config = aws_sdk_sts::config::Builder::from(&sts)
+                .retry_partition(own_partition(&partition, "sts"))
+                .interceptor(CountAttempts::new(api))
+                .build();
             aws_sdk_sts::Client::from_conf(config)
         });
         UnitClients { ads: aws_sdk_applicationdiscovery::Client::from_conf(ads.build()), sts: sts_client }
     }
 }
 
+/// A retry partition with a token bucket of its own (not one from the SDK's process-wide map).
+fn own_partition(unit: &str, service: &str) -> RetryPartition {
+    RetryPartition::custom(format!("{unit}-{service}")).token_bucket(TokenBucket::default()).build()
+}
+
 /// Static credentials for the simulator in demo mode.
 pub fn demo_credentials() -> (String, String) {
     ("AKIDADSEXPORTERDEMO".to_owned(), "ads-exporter-demo-secret".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{Filters, Kind, UnitSettings};
+
+    fn spec(region: &str) -> UnitSpec {
+        UnitSpec {
+            identity: Identity::default(),
+            region: region.to_owned(),
+            labels: Default::default(),
+            settings: UnitSettings::default(),
+            filters: Filters::default(),
+            collectors: Kind::defaults(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_unit_retries_from_a_token_bucket_of_its_own() {
+        let context = AwsContext::new(AwsSettings {
+            endpoint_url: Some("http://127.0.0.1:9".parse().unwrap()),
+            sts_endpoint_url: Some("http://127.0.0.1:9".parse().unwrap()),
+            static_credentials: Some(demo_credentials()),
+        });
+        let mut other_account = spec("us-west-2");
+        other_account.identity.account_id = Some("111122223333".to_owned());
+        let mut names = Vec::new();
+        for spec in [spec("us-west-2"), other_account, spec("eu-west-1")] {
+            let clients = context.clients(&spec, Arc::default()).await;
+            let ads = clients.ads.config().retry_partition().expect("a partition of the unit's own").to_string();
+            assert!(ads.contains(&format!("{:016x}", spec.stable_hash())), "{ads}");
+            names.push(ads);
+            if let Some(sts) = clients.sts {
+                names.push(sts.config().retry_partition().expect("a partition of the unit's own").to_string());
+            }
+        }
+        let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "shared retry partitions: {names:?}");
+        assert_eq!(names.len(), 5, "{names:?}");
+    }
 }
