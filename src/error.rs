@@ -109,20 +109,25 @@ impl ErrorCode {
         }
     }
 
-    /// The codes alerts and dashboards select, counted from 0 so that `increase()` sees the
-    /// first error of each.
-    pub fn watched() -> Vec<ErrorCode> {
-        [
-            "ThrottlingException",
-            "AuthorizationErrorException",
-            "AccessDeniedException",
-            "UnrecognizedClientException",
-            "ExpiredTokenException",
-        ]
-        .into_iter()
-        .map(ErrorCode::aws)
-        .chain([ErrorCode::Credentials])
-        .collect()
+    /// The codes the alerts and dashboards select that an operation can answer, counted from 0
+    /// so that `increase()` sees the first error of each: ADS (AWS JSON) and STS (query
+    /// protocol) spell them differently.
+    pub fn watched(operation: &str) -> Vec<ErrorCode> {
+        let codes: &[&str] = if operation == "GetCallerIdentity" {
+            &["Throttling", "AccessDenied", "InvalidClientTokenId", "ExpiredToken", "SignatureDoesNotMatch"]
+        } else {
+            &[
+                "ThrottlingException",
+                "AuthorizationErrorException",
+                "AccessDeniedException",
+                "UnrecognizedClientException",
+                "ExpiredTokenException",
+                "InvalidSignatureException",
+                "MissingAuthenticationTokenException",
+                "HomeRegionNotSetException",
+            ]
+        };
+        codes.iter().copied().map(ErrorCode::aws).chain([ErrorCode::Credentials]).collect()
     }
 }
 
@@ -202,7 +207,9 @@ mod tests {
         assert_eq!(ErrorCode::Credentials.to_string(), "credentials");
         assert_eq!(ErrorCode::TooManyPages.as_str(), "too_many_pages");
         assert_eq!(ErrorCode::aws("AccessDenied").describe(), ErrorCode::aws("AccessDeniedException").describe());
-        assert!(ErrorCode::watched().contains(&ErrorCode::Credentials));
+        assert!(ErrorCode::watched("DescribeExportTasks").contains(&ErrorCode::Credentials));
+        assert!(ErrorCode::watched("GetCallerIdentity").contains(&ErrorCode::aws("AccessDenied")));
+        assert!(!ErrorCode::watched("GetCallerIdentity").contains(&ErrorCode::aws("AccessDeniedException")));
         let error = CollectionError::Pagination {
             operation: "DescribeExportTasks",
             code: ErrorCode::RepeatedToken,

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::AwsContext;
 use crate::aws::UnitClients;
 use crate::clock::unix_now;
-use crate::collectors::{Collector, Pools, caller_account};
+use crate::collectors::{Collector, IDENTITY_OPERATION, Pools, caller_account};
 use crate::config::{CollectionSettings, Targets};
 use crate::data::export_tasks::Lifecycle;
 use crate::error::ErrorCode;
@@ -233,9 +233,12 @@ impl Supervisor {
             if let Err((origin, spec)) = entry {
                 let unit = Unit::new(spec.clone(), origin.clone());
                 for kind in &unit.spec.collectors {
-                    unit.api.declare(kind.operation(), &ErrorCode::watched());
+                    unit.api.declare(kind.operation(), &ErrorCode::watched(kind.operation()));
                 }
                 let clients = self.aws.clients(&unit.spec, unit.api.clone()).await;
+                if clients.sts.is_some() {
+                    unit.api.declare(IDENTITY_OPERATION, &ErrorCode::watched(IDENTITY_OPERATION));
+                }
                 fresh.push((unit, clients));
             }
         }

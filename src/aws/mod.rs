@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use aws_sdk_applicationdiscovery::config::retry::{RetryPartition, TokenBucket};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_applicationdiscovery::config::Region;
+use aws_sdk_applicationdiscovery::config::retry::{RetryPartition, TokenBucket};
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::SdkConfig;

@@ -30,7 +30,8 @@ use crate::data::export_tasks::Lifecycle;
 use crate::error::{CollectionError, ErrorCode};
 use crate::target::{ApiCounters, Claims, Holder, Kind, Published, TargetId, Unit};
 
-const IDENTITY_OPERATION: &str = "GetCallerIdentity";
+/// The STS call that tells a unit without a role its account.
+pub const IDENTITY_OPERATION: &str = "GetCallerIdentity";
 /// More pages than this (ten million items) means the pages never end.
 const MAX_PAGES: u64 = 100_000;
 
