@@ -6,7 +6,7 @@
 //! recognise a new completion (the exports in progress, and the ids near the newest request time)
 //! and the cumulative counts: flat, however long the history.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aws_sdk_applicationdiscovery::types::ExportInfo;
@@ -144,8 +144,10 @@ pub struct Lifecycle {
     in_progress: HashMap<u64, f64>,
     /// The newest request time the last collection saw.
     watermark: Option<f64>,
-    /// The ids (fingerprints) the last collection saw within [`OVERLAP_SECONDS`] of the watermark.
-    recent: HashSet<u64>,
+    /// The ids (fingerprints) seen within [`OVERLAP_SECONDS`] of the watermark, with their
+    /// request times: by the last collection, or by an earlier one while they stay within it (so
+    /// that an export that one listing leaves out is not new when it shows up again).
+    recent: HashMap<u64, f64>,
     counts: LifecycleCounts,
 }
 
@@ -186,7 +188,7 @@ impl Lifecycle {
                 || match self.watermark {
                     None => true,
                     Some(watermark) => {
-                        time > watermark || (time >= watermark - OVERLAP_SECONDS && !self.recent.contains(&id))
+                        time > watermark || (time >= watermark - OVERLAP_SECONDS && !self.recent.contains_key(&id))
                     }
                 };
             if new {
@@ -213,10 +215,21 @@ impl Lifecycle {
             self.counts.durations.entry(status).or_default().observe((end - requested).max(0.0));
         }
         self.started = true;
-        self.in_progress = pass.in_progress;
         self.watermark = pass.newest.or(self.watermark);
         let floor = self.watermark.map_or(f64::NEG_INFINITY, |w| w - OVERLAP_SECONDS);
-        self.recent = pass.recent.into_iter().filter(|(_, t)| *t >= floor).map(|(id, _)| id).collect();
+        // Every task of this pass requested since `floor` is in `pass.recent`. What an earlier
+        // collection saw there and this one did not (a listing that left it out) is remembered
+        // while it stays within the window: in progress, its completion still counts when it
+        // shows up finished; finished, it is not counted again.
+        let mut recent: HashMap<u64, f64> = pass.recent.into_iter().filter(|(_, t)| *t >= floor).collect();
+        let mut in_progress = pass.in_progress;
+        let unseen = |id: &u64, t: &f64| *t >= floor && !recent.contains_key(id);
+        in_progress.extend(self.in_progress.iter().filter(|(id, t)| unseen(id, t)).map(|(id, t)| (*id, *t)));
+        let missing: Vec<(u64, f64)> =
+            self.recent.iter().filter(|(id, t)| unseen(id, t)).map(|(id, t)| (*id, *t)).collect();
+        recent.extend(missing);
+        self.in_progress = in_progress;
+        self.recent = recent;
         Arc::new(self.counts.clone())
     }
 
@@ -351,5 +364,30 @@ mod tests {
         let (in_progress, recent) = lifecycle.held();
         assert_eq!(in_progress, 4);
         assert!(recent <= 61, "only the ids within an hour of the newest: {recent}");
+    }
+
+    #[test]
+    fn an_export_that_one_listing_leaves_out_is_counted_once() {
+        let mut lifecycle = Lifecycle::default();
+        collect(&mut lifecycle, &[("done", "SUCCEEDED", 5_000.0), ("run", "IN_PROGRESS", 5_100.0)], 5_200.0);
+        // One listing leaves both out (a partial answer that still parsed).
+        let gap = collect(&mut lifecycle, &[("next", "IN_PROGRESS", 5_300.0)], 5_400.0);
+        assert_eq!(gap.completed["SUCCEEDED"], 0);
+        // They are back: the finished one is not new; the running one has finished since.
+        let back = collect(
+            &mut lifecycle,
+            &[("done", "SUCCEEDED", 5_000.0), ("run", "SUCCEEDED", 5_100.0), ("next", "IN_PROGRESS", 5_300.0)],
+            5_500.0,
+        );
+        assert_eq!(back.completed["SUCCEEDED"], 1, "only run's completion");
+        let again = collect(
+            &mut lifecycle,
+            &[("done", "SUCCEEDED", 5_000.0), ("run", "SUCCEEDED", 5_100.0), ("next", "IN_PROGRESS", 5_300.0)],
+            5_600.0,
+        );
+        assert_eq!(again.completed["SUCCEEDED"], 1, "nothing twice");
+        // What falls an hour below the newest request is forgotten, seen or not.
+        collect(&mut lifecycle, &[("new", "IN_PROGRESS", 9_000.0)], 9_100.0);
+        assert_eq!(lifecycle.held(), (1, 1));
     }
 }
