@@ -129,7 +129,7 @@ impl Default for LifecycleCounts {
 
 /// How far below the newest request time the ids are kept: an export that shows up finished,
 /// requested before the newest one the last collection saw but within this much of it, and that
-/// the last collection did not see, is new.
+/// no remembered collection saw, is new.
 pub const OVERLAP_SECONDS: f64 = 3_600.0;
 
 /// Recognises completions across collections. An export is completed at the first collection
@@ -140,7 +140,8 @@ pub struct Lifecycle {
     /// Whether a collection has been committed.
     started: bool,
     /// The exports in progress at the last collection, by id (its [`fingerprint`]), with their
-    /// request times.
+    /// request times; and those an earlier collection saw in progress and the last one left out,
+    /// while they stay within [`OVERLAP_SECONDS`] of the watermark.
     in_progress: HashMap<u64, f64>,
     /// The newest request time the last collection saw.
     watermark: Option<f64>,
@@ -184,13 +185,11 @@ impl Lifecycle {
         } else if let Some(status) = TERMINAL_STATUSES.iter().find(|s| **s == task.status)
             && self.started
         {
+            // Remembered ids come first: a listing that left out the newest export lowered the
+            // watermark below it, and it is no newer for that.
             let new = self.in_progress.contains_key(&id)
-                || match self.watermark {
-                    None => true,
-                    Some(watermark) => {
-                        time > watermark || (time >= watermark - OVERLAP_SECONDS && !self.recent.contains_key(&id))
-                    }
-                };
+                || (!self.recent.contains_key(&id)
+                    && self.watermark.is_none_or(|watermark| time >= watermark - OVERLAP_SECONDS));
             if new {
                 pass.completions.push((status, time));
             }
@@ -386,6 +385,12 @@ mod tests {
             5_600.0,
         );
         assert_eq!(again.completed["SUCCEEDED"], 1, "nothing twice");
+        // The newest export finishes, then a listing leaves it out: the watermark falls below
+        // it, and when it is back it is no newer for that.
+        let all = [("done", "SUCCEEDED", 5_000.0), ("run", "SUCCEEDED", 5_100.0), ("next", "SUCCEEDED", 5_300.0)];
+        assert_eq!(collect(&mut lifecycle, &all, 5_700.0).completed["SUCCEEDED"], 2, "next's completion");
+        collect(&mut lifecycle, &all[..2], 5_800.0);
+        assert_eq!(collect(&mut lifecycle, &all, 5_900.0).completed["SUCCEEDED"], 2, "nothing twice");
         // What falls an hour below the newest request is forgotten, seen or not.
         collect(&mut lifecycle, &[("new", "IN_PROGRESS", 9_000.0)], 9_100.0);
         assert_eq!(lifecycle.held(), (1, 1));
