@@ -14,7 +14,7 @@ use crate::aws::AwsContext;
 use crate::config::{Config, Targets};
 use crate::error::Error;
 use crate::simulator::{Evolution, Fault, FaultPlan, Population, RunningSimulator, Simulator, SimulatorConfig};
-use crate::supervisor::{Reconciled, Supervisor};
+use crate::supervisor::Supervisor;
 use crate::target::file::TargetSpec;
 use crate::target::{Identity, Role};
 use crate::web::Web;
@@ -103,11 +103,6 @@ impl Exporter {
     /// The first address's base URL, for tests.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addrs[0])
-    }
-
-    /// Re-reads the targets file (SIGHUP).
-    pub async fn reload(&self) -> Result<Reconciled, String> {
-        self.supervisor.reload().await
     }
 
     /// Stops the collectors at once and drains in-flight requests for at most the drain timeout.

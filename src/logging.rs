@@ -30,9 +30,11 @@ pub fn init(settings: &LogSettings) -> Result<(), Error> {
 const QUIET: &str = "aws_config::sts::assume_role=error,aws_config::meta::credentials::chain=error";
 
 fn directives(level: &str) -> String {
-    match level.trim() {
-        "info" | "warn" | "INFO" | "WARN" => format!("{level},{QUIET}"),
-        other => other.to_owned(),
+    let level = level.trim();
+    if level.eq_ignore_ascii_case("info") || level.eq_ignore_ascii_case("warn") {
+        format!("{level},{QUIET}")
+    } else {
+        level.to_owned()
     }
 }
 
@@ -44,6 +46,7 @@ mod tests {
             super::directives("info"),
             "info,aws_config::sts::assume_role=error,aws_config::meta::credentials::chain=error"
         );
+        assert!(super::directives("Warn").ends_with(super::QUIET));
         assert_eq!(super::directives("debug"), "debug");
         assert_eq!(super::directives("info,hyper=debug"), "info,hyper=debug");
     }

@@ -299,6 +299,60 @@ async fn two_units_that_resolve_to_the_same_account_and_region_are_refused() {
     promtool_check_metrics(&get(&format!("{url}/metrics")).await.text());
 }
 
+/// A unit refused at its launch takes over when a reload removes the other, even before its
+/// first collection: it exports its series and is no longer counted refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_unit_takes_over_when_a_reload_removes_the_other_before_it_collects() {
+    use ads_exporter::target::{Filters, Identity, Kind, UnitSettings, UnitSpec};
+    let (_simulator, running) = accounts().await;
+    let endpoint = running.endpoint_url();
+    // The copy's interval puts its first collection 4 s after its start: time for the reload.
+    let copy = UnitSpec {
+        identity: Identity { account_id: Some(ACCOUNT.to_owned()), ..Identity::default() },
+        region: "us-west-2".to_owned(),
+        labels: Default::default(),
+        settings: UnitSettings { interval: Duration::from_secs(1), ..UnitSettings::default() },
+        filters: Filters::default(),
+        collectors: [Kind::ExportTasks].into(),
+    };
+    let fraction = copy.start_offset(Kind::ExportTasks).as_secs_f64();
+    let offset = 4.0;
+    let interval_ms = ((offset / fraction) * 1000.0).min(86_400_000.0) as u64;
+    let copy_target = format!(
+        "  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n    interval: {interval_ms}ms\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    std::fs::write(&path, format!("targets:\n  - regions: [us-west-2]\n{copy_target}")).unwrap();
+    let args = [
+        "--config.file",
+        path.to_str().unwrap(),
+        "--aws.endpoint-url",
+        &endpoint,
+        "--aws.sts-endpoint-url",
+        &endpoint,
+        "--collector.interval",
+        "200ms",
+        "--web.enable-lifecycle",
+    ];
+    let started = std::time::Instant::now();
+    let (process, addr) = tokio::task::block_in_place(|| common::process::start_exporter(&args));
+    let url = format!("http://{addr}");
+    wait_for("the refusal", || async { (!process.lines_with("refusing a unit").is_empty()).then_some(()) }).await;
+    std::fs::write(&path, format!("targets:\n{copy_target}")).unwrap();
+    assert_eq!(request(hyper::Method::POST, &format!("{url}/-/reload"), &[]).await.status, hyper::StatusCode::OK);
+    let first_collection = fraction * interval_ms as f64 / 1000.0;
+    assert!(
+        started.elapsed().as_secs_f64() < first_collection,
+        "the reload came after the copy's first collection: this test tests nothing"
+    );
+    let series = format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("copy", "yes"), ("collector", "export_tasks")]));
+    let samples = scrape_url_until(&url, "the copy's first collection", |s| s.get(&series) == Some(&1.0)).await;
+    assert_eq!(value(&samples, "ads_targets"), 1.0);
+    assert_eq!(value(&samples, "ads_targets_refused"), 0.0);
+    assert!(!get(&format!("{url}/")).await.text().contains("refused: "));
+}
+
 /// Failing or hanging units wait in a pool of their own: once they have failed, they cannot hold
 /// up the healthy units, however many there are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use crate::target::{Kind, Unit};
 
 pub async fn collect(ads: &Client, unit: &Unit) -> Result<Agents, CollectionError> {
     let operation = Kind::Agents.operation();
-    let stream = ads.describe_agents().max_results(unit.spec.settings.page_size.clamp(1, 100)).into_paginator().send();
+    let stream = ads.describe_agents().max_results(unit.spec.settings.page_size).into_paginator().send();
     let mut agents = Agents::default();
     agents.pages = read_pages(operation, &unit.api, stream, |page| {
         for agent in page.agents_info() {

@@ -10,11 +10,7 @@ use crate::target::{Kind, Unit};
 
 pub async fn collect(ads: &Client, unit: &Unit) -> Result<ContinuousExports, CollectionError> {
     let operation = Kind::ContinuousExports.operation();
-    let stream = ads
-        .describe_continuous_exports()
-        .max_results(unit.spec.settings.page_size.clamp(1, 100))
-        .into_paginator()
-        .send();
+    let stream = ads.describe_continuous_exports().max_results(unit.spec.settings.page_size).into_paginator().send();
     let mut exports = ContinuousExports::default();
     exports.pages = read_pages(operation, &unit.api, stream, |page| {
         let mut found = Vec::with_capacity(page.descriptions().len());

@@ -10,8 +10,7 @@ use crate::target::{Kind, Unit};
 
 pub async fn collect(ads: &Client, unit: &Unit) -> Result<ImportTasks, CollectionError> {
     let operation = Kind::ImportTasks.operation();
-    let stream =
-        ads.describe_import_tasks().max_results(unit.spec.settings.page_size.clamp(1, 100)).into_paginator().send();
+    let stream = ads.describe_import_tasks().max_results(unit.spec.settings.page_size).into_paginator().send();
     let mut tasks = ImportTasks::default();
     tasks.pages = read_pages(operation, &unit.api, stream, |page| {
         let mut found = Vec::with_capacity(page.tasks().len());

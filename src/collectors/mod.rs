@@ -207,7 +207,6 @@ impl Collector {
         let mut failures_in_a_row = 0u32;
         let mut last_code: Option<ErrorCode> = None;
         let mut identity_code: Option<ErrorCode> = None;
-        let mut refused_logged = false;
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,
@@ -229,13 +228,13 @@ impl Collector {
             let previous = arc_swap::Guard::into_inner(slot.published());
             let (account_id, identity_error, result) = match step {
                 Step::Refused { account_id, holder } => {
-                    if speaks_for_unit && !refused_logged {
+                    // Logged once, when the unit becomes refused (here or at its launch).
+                    if speaks_for_unit && unit.state().refused.is_none() {
                         let origin = unit.origin();
                         tracing::error!(unit = %name, target = %origin, other = %holder.description,
                             "refusing a unit: {name} ({origin}) collects account {account_id} in {}, which {} already collects; remove one of them",
                             spec.region, holder.description);
                     }
-                    refused_logged = true;
                     let refused = format!("the same account and region as {}", holder.origin);
                     unit.update_state(|state| {
                         state.account_id = Some(account_id.clone());
@@ -247,9 +246,10 @@ impl Collector {
                 }
                 Step::Collected { account_id, identity_error, result } => (account_id, identity_error, result),
             };
-            if refused_logged {
+            // It holds the account and region now (the other went away, maybe before this
+            // collector ever saw it refused).
+            if unit.state().refused.is_some() {
                 unit.update_state(|state| state.refused = None);
-                refused_logged = false;
             }
             if speaks_for_unit {
                 match (&identity_error, &identity_code) {

@@ -232,11 +232,6 @@ impl Lifecycle {
         Arc::new(self.counts.clone())
     }
 
-    /// The counts as of the last commit.
-    pub fn counts(&self) -> Arc<LifecycleCounts> {
-        Arc::new(self.counts.clone())
-    }
-
     /// What the lifecycle holds, for tests of its memory.
     pub fn held(&self) -> (usize, usize) {
         (self.in_progress.len(), self.recent.len())

@@ -612,12 +612,16 @@ fn status_times(
     }
 }
 
+/// The `le` label of each of [`COMPLETION_BUCKETS`], written once.
+static BUCKET_BOUNDS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| COMPLETION_BUCKETS.iter().map(f64::to_string).collect());
+
 fn histogram(out: &mut String, prefix: &str, name: &str, status: &str, histogram: &Histogram) {
-    let bucket = format!("{name}_bucket");
-    for (bound, count) in COMPLETION_BUCKETS.iter().zip(histogram.buckets) {
-        sample(out, &bucket, prefix, &[("status", status), ("le", &bound.to_string())], count as f64);
+    let (bucket, sum, count) = (format!("{name}_bucket"), format!("{name}_sum"), format!("{name}_count"));
+    for (bound, n) in BUCKET_BOUNDS.iter().zip(histogram.buckets) {
+        sample(out, &bucket, prefix, &[("status", status), ("le", bound)], n as f64);
     }
     sample(out, &bucket, prefix, &[("status", status), ("le", "+Inf")], histogram.count as f64);
-    sample(out, &format!("{name}_sum"), prefix, &[("status", status)], histogram.sum);
-    sample(out, &format!("{name}_count"), prefix, &[("status", status)], histogram.count as f64);
+    sample(out, &sum, prefix, &[("status", status)], histogram.sum);
+    sample(out, &count, prefix, &[("status", status)], histogram.count as f64);
 }

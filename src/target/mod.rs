@@ -225,10 +225,7 @@ impl UnitSpec {
 
     /// A stable hash of the key (SHA-256, so the same on every machine and build).
     pub fn stable_hash(&self) -> u64 {
-        let digest = ring::digest::digest(&ring::digest::SHA256, self.key().as_bytes());
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&digest.as_ref()[..8]);
-        u64::from_be_bytes(bytes)
+        hash64(&self.key())
     }
 
     /// The shard (of `count`) this unit belongs to.
@@ -240,13 +237,18 @@ impl UnitSpec {
     /// the key and the collector, so that many units and collectors spread evenly instead of
     /// calling AWS all at once.
     pub fn start_offset(&self, kind: Kind) -> Duration {
-        let key = format!("{}|collector={}", self.key(), kind.label());
-        let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&digest.as_ref()[..8]);
-        let fraction = (u64::from_be_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64;
+        let hash = hash64(&format!("{}|collector={}", self.key(), kind.label()));
+        let fraction = (hash >> 11) as f64 / (1u64 << 53) as f64;
         self.settings.interval.mul_f64(fraction)
     }
+}
+
+/// The first 8 bytes of a string's SHA-256, big-endian.
+fn hash64(key: &str) -> u64 {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest.as_ref()[..8]);
+    u64::from_be_bytes(bytes)
 }
 
 impl fmt::Display for UnitSpec {
@@ -441,10 +443,11 @@ impl Unit {
 /// publish the same series, so the second is refused.
 #[derive(Debug, Default)]
 pub struct Claims {
-    held: Mutex<HashMap<TargetId, (u64, Holder)>>,
+    held: Mutex<HashMap<TargetId, Arc<Unit>>>,
 }
 
-/// The unit that holds a claim: where it is defined, and all about it (for the log).
+/// The unit that holds a claim, as of the refusal: where it is defined now (a reload may have
+/// moved it), and all about it (for the log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub origin: String,
@@ -453,15 +456,16 @@ pub struct Holder {
 
 impl Claims {
     /// Claims `target` for `unit`; the error names the unit that holds it.
-    pub fn claim(&self, target: &TargetId, unit: &Unit) -> Result<(), Holder> {
+    pub fn claim(&self, target: &TargetId, unit: &Arc<Unit>) -> Result<(), Holder> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         match held.get(target) {
-            Some((id, _)) if *id == unit.id => Ok(()),
-            Some((_, holder)) => Err(holder.clone()),
+            Some(holder) if holder.id == unit.id => Ok(()),
+            Some(holder) => {
+                let origin = holder.origin().to_string();
+                Err(Holder { description: format!("{} ({origin})", holder.spec), origin })
+            }
             None => {
-                let origin = unit.origin().to_string();
-                let holder = Holder { description: format!("{} ({origin})", unit.spec), origin };
-                held.insert(target.clone(), (unit.id, holder));
+                held.insert(target.clone(), unit.clone());
                 Ok(())
             }
         }
@@ -469,7 +473,7 @@ impl Claims {
 
     /// Releases whatever the unit holds.
     pub fn release(&self, unit_id: u64) {
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (id, _)| *id != unit_id);
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, holder| holder.id != unit_id);
     }
 }
 
@@ -569,5 +573,22 @@ mod tests {
         s.identity.role = None;
         s.identity.profile = Some("sandbox".into());
         assert_eq!(s.to_string(), "profile sandbox in eu-west-1");
+    }
+
+    #[test]
+    fn a_refusal_names_where_the_holder_is_now() {
+        let claims = Claims::default();
+        let target = TargetId { account_id: "111122223333".into(), region: "us-west-2".into() };
+        let holder = Unit::new(spec("us-west-2", None), "targets[0]".into());
+        let other = Unit::new(spec("us-west-2", None), "targets[1]".into());
+        assert_eq!(claims.claim(&target, &holder), Ok(()));
+        assert_eq!(claims.claim(&target, &holder), Ok(()), "a unit's own claim");
+        // A reload moved the holder.
+        holder.set_origin("targets[3]".into());
+        let refusal = claims.claim(&target, &other).unwrap_err();
+        assert_eq!(refusal.origin, "targets[3]");
+        assert!(refusal.description.ends_with("(targets[3])"), "{}", refusal.description);
+        claims.release(holder.id);
+        assert_eq!(claims.claim(&target, &other), Ok(()));
     }
 }
