@@ -243,6 +243,21 @@ async fn every_collector_has_its_exact_gauges() {
         );
     }
     assert_eq!(value(&s, "ads_export_tasks{status=\"FAILED\"}"), 1.0);
+
+    // Every error code the alert rules and the dashboard select starts at 0, so increase() sees
+    // its first error: ADS's spelling on every collector's operation, or STS's on
+    // GetCallerIdentity (which the tests' static keys make the unit ask).
+    let selected = selected_error_codes();
+    assert!(selected.len() >= 10, "{selected:?}");
+    for code in &selected {
+        let at_zero = |operation: &str| {
+            s.get(&format!("ads_api_errors_total{{operation=\"{operation}\",code=\"{code}\"}}")) == Some(&0.0)
+        };
+        assert!(
+            Kind::ALL.iter().all(|k| at_zero(k.operation())) || at_zero("GetCallerIdentity"),
+            "{code} does not start at 0"
+        );
+    }
     promtool_check_metrics(&text);
     let landing = get(&exporter.url("/")).await.text();
     assert!(landing.contains("agents: up") && landing.contains("import_tasks: up"), "{landing}");

@@ -109,7 +109,7 @@ async fn failing(fault: Fault, code: &str) {
         .filter(|(k, v)| k.starts_with("ads_api_errors_total") && !k.contains(&format!("\"{code}\"")) && **v > 0.0)
         .collect();
     assert!(others.is_empty(), "{fault:?} is counted as {code} only: {others:?}");
-    let warnings = setup.exporter.lines_with("collection failed");
+    let warnings = setup.exporter.lines_eventually("collection failed").await;
     assert_eq!(warnings.len(), 1, "{fault:?}: one log line, not one per failure: {warnings:#?}");
     assert!(warnings[0].contains("level=warn") && warnings[0].contains(&format!("code={code}")), "{}", warnings[0]);
     assert!(!warnings[0].contains("test-secret"), "no credentials in logs");
@@ -276,7 +276,7 @@ async fn sigterm_stops_a_collection_that_hangs() {
     setup.exporter.signal("TERM");
     let status = tokio::task::block_in_place(|| setup.exporter.wait_for_exit(Duration::from_secs(20)));
     assert!(status.success(), "{status:?}");
-    assert!(!setup.exporter.lines_with("shutting down").is_empty());
+    setup.exporter.lines_eventually("shutting down").await;
 }
 
 /// The commonest first deployment mistake: no credentials at all (a wrong IRSA annotation, a pod
@@ -322,8 +322,8 @@ async fn an_empty_credential_chain_is_a_credentials_failure() {
     );
     assert_eq!(simulator.received(), 0, "nothing reached AWS");
     // One line for the account STS could not tell, one for the collection, however many fail.
-    let identity = exporter.lines_with("cannot learn the account of the unit");
-    let collection = exporter.lines_with("collection failed");
+    let identity = exporter.lines_eventually("cannot learn the account of the unit").await;
+    let collection = exporter.lines_eventually("collection failed").await;
     assert_eq!((identity.len(), collection.len()), (1, 1), "{identity:#?} {collection:#?}");
     for (line, operation) in [(&identity[0], "GetCallerIdentity"), (&collection[0], "DescribeExportTasks")] {
         assert!(line.contains("code=credentials") && line.contains(&format!("operation={operation}")), "{line}");
@@ -354,7 +354,7 @@ async fn a_collection_timeout_is_no_api_error() {
         samples.iter().filter(|(k, v)| k.starts_with("ads_api_errors_total") && **v > 0.0).collect();
     assert!(failed_calls.is_empty(), "no call failed: {failed_calls:?}\n{text}");
     assert!(value(&samples, "ads_api_requests_total{operation=\"DescribeExportTasks\"}") >= 2.0);
-    let warnings = setup.exporter.lines_with("collection failed");
+    let warnings = setup.exporter.lines_eventually("collection failed").await;
     assert!(warnings.first().is_some_and(|w| w.contains("code=timeout")), "{warnings:#?}");
     let landing = get(&setup.url.replace("/metrics", "/")).await.text();
     assert!(landing.contains("failing (timeout: "), "{landing}");

@@ -111,7 +111,7 @@ async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
             >= value(&kept_before, "ads_api_requests_total{operation=\"DescribeExportTasks\"}")
     );
     assert_eq!(value(&kept, "ads_up"), 1.0);
-    assert_eq!(process.lines_with("reloaded the targets file").len(), 1);
+    assert_eq!(process.lines_eventually("reloaded the targets file").await.len(), 1);
     let c_calls = simulator.requests_of("DescribeExportTasks").iter().filter(|r| r.account == C).count();
     let b_collections = |s: &Samples| of_unit(s, B, "us-west-2", &["wave"]).get("ads_collections_total").copied();
     scrape_url_until(&url, "the new units' collections", |s| {
@@ -130,7 +130,7 @@ async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
     let samples = parse_samples(&get(&format!("{url}/metrics")).await.text());
     assert_eq!(value(&samples, "ads_config_last_reload_successful"), 0.0);
     assert_eq!(accounts_of(&samples), expected);
-    let refusal = process.lines_with("refused to reload the targets file");
+    let refusal = process.lines_eventually("refused to reload the targets file").await;
     assert_eq!(refusal.len(), 1);
     assert!(refusal[0].contains("level=error") && refusal[0].contains("targets[0].regions[0]"), "{}", refusal[0]);
     let collections = value(&of_unit(&samples, ACCOUNT, "eu-west-1", &["wave"]), "ads_collections_total");
@@ -170,7 +170,7 @@ async fn without_the_lifecycle_flag_reload_is_forbidden_and_sighup_still_works()
         scrape_url_until(&url, "the refused reload", |s| s.get("ads_config_last_reload_successful") == Some(&0.0))
             .await;
     assert_eq!(value(&samples, "ads_targets"), 1.0);
-    let refusal = process.lines_with("refused to reload the targets file");
+    let refusal = process.lines_eventually("refused to reload the targets file").await;
     assert_eq!(refusal.len(), 1);
     assert!(refusal[0].contains("targets.yml") && refusal[0].contains("level=error"), "{}", refusal[0]);
 }

@@ -338,3 +338,19 @@ pub fn promtool_check_metrics(text: &str) {
     let findings = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && findings.trim().is_empty(), "promtool check metrics found: {findings}");
 }
+
+/// The error codes that the alert rules and the dashboard select (`code=~"A|B"`).
+pub fn selected_error_codes() -> std::collections::BTreeSet<String> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut codes = std::collections::BTreeSet::new();
+    for file in ["alerts/ads-exporter.rules.yml", "dashboards/ads-exporter.json"] {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap().replace("\\\"", "\"");
+        let text = text.replace(' ', "");
+        assert!(!text.contains("code=~'") && !text.contains("code!"), "{file}: a code selector this test cannot read");
+        for selector in text.split("code=~\"").skip(1).chain(text.split("code=\"").skip(1)) {
+            let alternatives = selector.split('"').next().unwrap();
+            codes.extend(alternatives.split('|').map(str::to_owned));
+        }
+    }
+    codes
+}

@@ -39,6 +39,15 @@ impl Running {
         self.lines.lock().unwrap().iter().filter(|l| l.contains(text)).cloned().collect()
     }
 
+    /// The lines with `text`, once there is one: the output is read by a thread of its own, which
+    /// may not have caught up with what the test saw of the process another way.
+    pub async fn lines_eventually(&self, text: &str) -> Vec<String> {
+        super::wait_for(&format!("a log line with {text:?}"), || async {
+            Some(self.lines_with(text)).filter(|lines| !lines.is_empty())
+        })
+        .await
+    }
+
     /// Sends a signal (`TERM`, `INT`) with kill(1).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
