@@ -1,6 +1,6 @@
 //! boto3, a client written apart from the Rust SDK, against the simulator: it must page, parse
 //! and raise the modeled exceptions as it would against AWS. Needs `python3` with boto3
-//! (`.ci/run` installs it).
+//! (`scripts/test` installs it).
 
 mod common;
 

@@ -21,14 +21,15 @@ pub enum Fault {
     Malformed,
     /// The connection is closed half-way through the response body.
     Drop,
-    /// `DescribeExportTasks` answers every call with the same first page and the same
-    /// `nextToken`, forever.
+    /// A paged operation answers every call with the same first page and the same `nextToken`,
+    /// forever.
     RepeatToken,
-    /// `DescribeExportTasks` answers with tasks that lack their required fields.
+    /// `DescribeExportTasks` answers with tasks that lack their required fields (status and
+    /// request time); the other paged operations with items that lack their status (or health).
     MissingFields,
-    /// `DescribeExportTasks` answers with tasks that have every field but `exportStatus`.
+    /// A paged operation answers with items that have every field but their status (or health).
     MissingStatus,
-    /// `DescribeExportTasks` ignores `maxResults` and answers with ten times as many tasks.
+    /// A paged operation ignores `maxResults` and answers with ten times as many items.
     Oversize,
 }
 
