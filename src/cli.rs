@@ -382,7 +382,7 @@ pub fn parse_positive_duration(value: &str) -> Result<Duration, String> {
     if duration.is_zero() {
         return Err("must be greater than zero".to_owned());
     }
-    if duration > Duration::from_secs(86_400) {
+    if duration > crate::target::file::MAX_DURATION {
         return Err("must be at most 24h".to_owned());
     }
     Ok(duration)
@@ -405,7 +405,7 @@ pub fn parse_log_level(value: &str) -> Result<String, String> {
 
 fn parse_account_id(value: &str) -> Result<String, String> {
     let value = value.trim();
-    if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+    if crate::target::is_account_id(value) {
         Ok(value.to_owned())
     } else {
         Err(format!("'{value}' is not a 12-digit AWS account id"))

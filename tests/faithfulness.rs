@@ -118,6 +118,9 @@ async fn boto3_assumes_a_role_and_reads_the_roles_account() {
     assert!((880.0..=901.0).contains(&expires_in), "DurationSeconds=900: {expires_in}");
     assert_eq!(result["role_identity"]["Account"], "222222222222");
     assert_eq!(result["role_identity"]["Arn"], "arn:aws:sts::222222222222:assumed-role/reader/boto3-test");
+    // One role id (AROA...) for the role, as AWS has: the same in both answers.
+    assert_eq!(result["role_identity"]["UserId"], result["assumed"]["AssumedRoleId"]);
+    assert!(result["assumed"]["AssumedRoleId"].as_str().unwrap().starts_with("AROA"));
     assert_eq!(result["tasks"], 3, "the role's account in eu-west-1, not the static keys' account");
     let denied = &result["errors"]["wrong_external_id"];
     assert_eq!(denied[0], "AccessDenied");

@@ -72,6 +72,16 @@ fn credentials_summary(error: &CredentialsError) -> String {
     }
 }
 
+/// The code of an error answer: its AWS code; without one, `response` for a success status (a
+/// body that breaks the contract), else `unknown` (a proxy's bare error page, say).
+fn answer_code(code: Option<&str>, success: bool) -> ErrorCode {
+    match code {
+        Some(code) => ErrorCode::aws(code),
+        None if success => ErrorCode::Response,
+        None => ErrorCode::Unknown,
+    }
+}
+
 /// The code of a failed AWS call, and one readable line about it.
 pub fn classify<E>(error: &SdkError<E, HttpResponse>) -> (ErrorCode, String)
 where
@@ -80,11 +90,7 @@ where
     match error {
         SdkError::ServiceError(service) => {
             let status = service.raw().status();
-            let code = match service.err().code() {
-                Some(code) => ErrorCode::aws(code),
-                None if status.is_success() => ErrorCode::Response,
-                None => ErrorCode::Unknown,
-            };
+            let code = answer_code(service.err().code(), status.is_success());
             let message = service.err().message().map_or_else(|| format!("HTTP {}", status.as_u16()), str::to_owned);
             (code, message)
         }
@@ -140,11 +146,7 @@ fn attempt_error_code(error: &OrchestratorError<ErasedError>, response: Option<&
         } else {
             None
         };
-        return match code {
-            Some(code) => ErrorCode::aws(code),
-            None if response.is_some_and(|r| r.status().is_success()) => ErrorCode::Response,
-            None => ErrorCode::Unknown,
-        };
+        return answer_code(code, response.is_some_and(|r| r.status().is_success()));
     }
     if error.is_timeout_error() {
         ErrorCode::Timeout

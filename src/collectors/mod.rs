@@ -93,9 +93,7 @@ pub async fn caller_account(
     let ask = || async {
         let identity = sts.get_caller_identity().send().await.map_err(|e| collection_error(IDENTITY_OPERATION, &e))?;
         match identity.account() {
-            Some(account) if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(account.to_owned())
-            }
+            Some(account) if crate::target::is_account_id(account) => Ok(account.to_owned()),
             other => {
                 unit.api.error(IDENTITY_OPERATION, &ErrorCode::Response);
                 Err(CollectionError::Invalid {

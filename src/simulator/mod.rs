@@ -110,6 +110,14 @@ struct Session {
     expires: f64,
 }
 
+/// The unique id of a role (`AROA` and 17 characters), the same for every session of it, as
+/// AWS has it: derived from the role's ARN.
+fn role_id(arn: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, arn.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    format!("AROA{}", &hex[..17])
+}
+
 /// Who signed a request.
 #[derive(Debug, Clone)]
 struct Caller {
@@ -389,7 +397,7 @@ impl Simulator {
                 access_key_id: access_key_id.to_owned(),
                 account: session.account.clone(),
                 arn: format!("arn:aws:sts::{}:assumed-role/{role_name}/{}", session.account, session.session_name),
-                user_id: format!("AROA{}:{}", &access_key_id[4.min(access_key_id.len())..], session.session_name),
+                user_id: format!("{}:{}", role_id(&session.role_arn), session.session_name),
             });
         }
         if access_key_id.starts_with("ASIA") || token.is_some() {
@@ -549,10 +557,9 @@ impl Simulator {
             },
         );
         let role_name = arn.rsplit('/').next().unwrap_or_default();
-        let role_id = format!("AROA{}", random(17, &mut state.rng));
         Ok(sts::assume_role_response(
             &credentials,
-            &format!("{role_id}:{session_name}"),
+            &format!("{}:{session_name}", role_id(arn)),
             &format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
             request_id,
         ))

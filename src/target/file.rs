@@ -264,7 +264,7 @@ fn target_spec(
     let account_id = match doc.account_id {
         None => None,
         Some(serde_norway::Value::String(id)) => {
-            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            if !super::is_account_id(&id) {
                 return Err(format!("{at}.account_id: {id:?} is not a 12-digit AWS account id"));
             }
             if let Some(role) = &role
@@ -354,8 +354,7 @@ fn check_role_arn(arn: &str) -> Result<(), String> {
         && parts[1].starts_with("aws")
         && parts[2] == "iam"
         && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && super::is_account_id(parts[4])
         && parts[5].strip_prefix("role/").is_some_and(|name| {
             !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
         });

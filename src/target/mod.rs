@@ -243,6 +243,11 @@ impl UnitSpec {
     }
 }
 
+/// Whether `text` is an AWS account id: twelve digits.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The first 8 bytes of a string's SHA-256, big-endian.
 fn hash64(key: &str) -> u64 {
     let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());

@@ -123,7 +123,8 @@ def sts(endpoint, role_arn, external_id):
             "AssumedRoleId": assumed["AssumedRoleUser"]["AssumedRoleId"],
             "RequestId": assumed["ResponseMetadata"]["RequestId"],
         },
-        "role_identity": {"Account": role_identity["Account"], "Arn": role_identity["Arn"]},
+        "role_identity": {"Account": role_identity["Account"], "Arn": role_identity["Arn"],
+                          "UserId": role_identity["UserId"]},
         "tasks": len(tasks),
         "errors": errors,
     }
