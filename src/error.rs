@@ -32,7 +32,8 @@ pub enum Error {
 /// Why an AWS call, or a collection, failed: the `code` label of `ads_api_errors_total`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ErrorCode {
-    /// The error code AWS sent (`ThrottlingException`, `AccessDenied`, ...).
+    /// The error code AWS sent (`ThrottlingException`, `AccessDenied`, ...), as its label value:
+    /// made only by [`ErrorCode::aws`], which keeps it apart from the exporter's own codes.
     Aws(String),
     /// No credentials could be had: the chain found none, or assuming the role failed. No
     /// request was sent.
@@ -51,13 +52,39 @@ pub enum ErrorCode {
     InvalidRequest,
     /// An error status without an AWS error code, such as a bare 502 from a proxy.
     Unknown,
+    /// Any code past the first [`crate::target::counters::MAX_CODES`] of an operation.
+    Other,
 }
 
+/// The prefix of an AWS code spelled like one of the exporter's own (`aws:credentials`), so that
+/// the two never share a series.
+pub const AWS_PREFIX: &str = "aws:";
+
 impl ErrorCode {
-    /// An AWS error code as AWS sent it.
+    /// An AWS error code as AWS sent it; one spelled like one of the exporter's own codes (or
+    /// starting with `aws:`) gets the prefix `aws:`, so that AWS's `credentials` and the
+    /// exporter's never share a series.
     pub fn aws(code: &str) -> ErrorCode {
-        ErrorCode::Aws(code.to_owned())
+        let own = Self::OWN.iter().any(|own| own.as_str() == code);
+        if own || code.starts_with(AWS_PREFIX) {
+            ErrorCode::Aws(format!("{AWS_PREFIX}{code}"))
+        } else {
+            ErrorCode::Aws(code.to_owned())
+        }
     }
+
+    /// The exporter's own codes.
+    pub const OWN: [ErrorCode; 9] = [
+        ErrorCode::Credentials,
+        ErrorCode::Timeout,
+        ErrorCode::Dispatch,
+        ErrorCode::Response,
+        ErrorCode::RepeatedToken,
+        ErrorCode::TooManyPages,
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unknown,
+        ErrorCode::Other,
+    ];
 
     /// The label value.
     pub fn as_str(&self) -> &str {
@@ -71,6 +98,7 @@ impl ErrorCode {
             ErrorCode::TooManyPages => "too_many_pages",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::Unknown => "unknown",
+            ErrorCode::Other => "other",
         }
     }
 
@@ -106,6 +134,7 @@ impl ErrorCode {
             ErrorCode::TooManyPages => "paging did not end: more pages than any account has",
             ErrorCode::InvalidRequest => "the request could not be built",
             ErrorCode::Unknown => "an HTTP error without an AWS error code (a proxy?)",
+            ErrorCode::Other => "one of many distinct error codes (past the first 32 of the operation)",
         }
     }
 
@@ -217,5 +246,18 @@ mod tests {
         };
         assert_eq!(error.code(), ErrorCode::RepeatedToken);
         assert_eq!(CollectionError::Timeout(Duration::from_secs(1)).operation(), None);
+    }
+
+    #[test]
+    fn aws_codes_spelled_like_the_exporters_own_are_kept_apart() {
+        for own in ErrorCode::OWN {
+            let aws = ErrorCode::aws(own.as_str());
+            assert_ne!(aws, own);
+            assert_eq!(aws.as_str(), format!("aws:{own}"));
+        }
+        // Injective: AWS's own "aws:credentials" is not AWS's "credentials".
+        assert_eq!(ErrorCode::aws("aws:credentials").as_str(), "aws:aws:credentials");
+        assert_eq!(ErrorCode::aws("ThrottlingException").as_str(), "ThrottlingException");
+        assert_eq!(ErrorCode::aws("Credentials").as_str(), "Credentials", "AWS's codes are case-sensitive");
     }
 }

@@ -450,3 +450,77 @@ async fn readiness_waits_for_every_collectors_first_attempt() {
     assert_eq!(value(&samples, "ads_collection_failures_total{collector=\"import_tasks\"}"), 1.0);
     exporter.shutdown().await;
 }
+
+/// The edges of counting: an empty first listing does not make the history that the next one
+/// shows new; an export listed twice (offset paging) counts once, in the gauges and the
+/// counters, and a continuous export listed twice has one series; an export dated in the future
+/// does not hide a quick completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_are_counted_once_and_history_never() {
+    let simulator = Simulator::new(Population::from_tasks(Vec::new()), SimulatorConfig::default());
+    let running = simulator.spawn(LOOPBACK).await.unwrap();
+    let mut config = with_collectors(&running, &[Kind::ExportTasks, Kind::ContinuousExports]);
+    settings(&mut config, |s| {
+        s.interval = Duration::from_millis(200);
+        s.page_size = 2;
+    });
+    let exporter = exporter(config).await;
+    let collections = |s: &Samples| s.get("ads_collections_total").copied().unwrap_or(0.0);
+    let completed =
+        |s: &Samples, status: &str| value(s, &format!("ads_export_tasks_completed_total{{status=\"{status}\"}}"));
+    let first = scrape_until(&exporter, "the first, empty, collection", |s| collections(s) >= 1.0).await;
+    assert_eq!(value(&first, "ads_export_tasks{status=\"SUCCEEDED\"}"), 0.0);
+
+    // The next listings show 50 exports from 5 to 30 days ago: history, however late it shows.
+    let now = unix_now();
+    simulator.with_population(|p| {
+        for i in 0..50 {
+            let status = if i % 5 == 0 { FAILED } else { SUCCEEDED };
+            p.push(Task::new(format!("old-{i:02}"), status, now - (5.0 + f64::from(i % 26)) * 86_400.0));
+        }
+    });
+    let seen = collections(&first);
+    let after = scrape_until(&exporter, "two collections of the history", |s| collections(s) >= seen + 2.0).await;
+    assert_eq!(value(&after, "ads_export_tasks{status=\"SUCCEEDED\"}"), 40.0);
+    assert_eq!((completed(&after, "SUCCEEDED"), completed(&after, "FAILED")), (0.0, 0.0));
+    assert_eq!(value(&after, "ads_export_task_completion_seconds_bucket{status=\"SUCCEEDED\",le=\"+Inf\"}"), 0.0);
+
+    // One export dated 30 days ahead, and one that runs, then fails; every page after the first
+    // repeats the item before it, and two continuous exports sit on a page boundary.
+    simulator.with_population(|p| {
+        p.push(Task::new("future", SUCCEEDED, now + 30.0 * 86_400.0));
+        p.push(Task::new("run", IN_PROGRESS, unix_now() - 5.0));
+        let export = |id: &str| ContinuousExport {
+            export_id: id.to_owned(),
+            status: "ACTIVE".to_owned(),
+            status_detail: None,
+            s3_bucket: "bucket".to_owned(),
+            start_time: 1_700_000_000.0,
+            stop_time: None,
+            data_source: "AGENT".to_owned(),
+        };
+        p.pipeline.continuous_exports = vec![export("ce-1"), export("ce-2"), export("ce-3")];
+    });
+    let seen = collections(&after);
+    scrape_until(&exporter, "a collection of the running export", |s| collections(s) >= seen + 1.0).await;
+    simulator.set_fault(Some(FaultPlan::always(Fault::ShiftedPages)));
+    simulator.with_population(|p| p.task_mut("run").expect("the running export").status = FAILED.to_owned());
+    let seen = scrape_until(&exporter, "a collection", |s| collections(s) >= 1.0).await;
+    let done =
+        scrape_until(&exporter, "two collections of the shifted pages", |s| collections(s) >= collections(&seen) + 2.0)
+            .await;
+    assert_eq!(completed(&done, "FAILED"), 1.0, "the quick failure counts, once");
+    assert_eq!(completed(&done, "SUCCEEDED"), 0.0, "the future export is no completion");
+    assert_eq!(value(&done, "ads_export_tasks{status=\"FAILED\"}"), 11.0, "each export once");
+    assert_eq!(value(&done, "ads_export_tasks{status=\"SUCCEEDED\"}"), 41.0);
+    let all = unit_series(&scrape_all(&exporter).await);
+    assert_eq!(value(&all, "ads_continuous_exports{status=\"ACTIVE\"}"), 3.0);
+    let info = all.keys().filter(|k| k.starts_with("ads_continuous_export_info{")).count();
+    assert_eq!(info, 3, "one series per continuous export");
+    assert!(
+        simulator.requests_of("DescribeContinuousExports").iter().any(|r| r.next_token.is_some()),
+        "the continuous exports were paged"
+    );
+    promtool_check_metrics(&scrape_text(&exporter).await);
+    exporter.shutdown().await;
+}

@@ -56,3 +56,18 @@ async fn a_failing_first_collection_makes_the_exporter_ready_with_ads_up_0() {
     scrape_until(&exporter, "recovery", |s| s.get("ads_up") == Some(&1.0)).await;
     exporter.shutdown().await;
 }
+
+/// An AWS error code spelled like one of the exporter's own codes is kept apart from it: the
+/// exporter's `credentials` (declared at 0) and AWS's (`aws:credentials`) are two series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_code_spelled_like_the_exporters_own_is_kept_apart() {
+    let (simulator, running) = simulator(tasks()).await;
+    simulator.set_fault(Some(FaultPlan::times(Fault::Error("credentials".to_owned()), 1)));
+    let exporter = exporter(config(&running.endpoint_url())).await;
+    let samples = scrape_until(&exporter, "a collection", |s| s.get("ads_collections_total") == Some(&1.0)).await;
+    assert_eq!(value(&samples, "ads_up"), 0.0);
+    assert_eq!(errors(&samples, "aws:credentials"), 1.0, "AWS's code");
+    assert_eq!(errors(&samples, "credentials"), 0.0, "the exporter's own, declared at 0");
+    promtool_check_metrics(&scrape_text(&exporter).await);
+    exporter.shutdown().await;
+}

@@ -3,6 +3,7 @@
 use aws_sdk_applicationdiscovery::Client;
 
 use super::read_pages;
+use crate::data::Repeats;
 use crate::data::continuous_exports::{ContinuousExport, ContinuousExports, detail_code};
 use crate::data::status::present;
 use crate::error::CollectionError;
@@ -12,6 +13,7 @@ pub async fn collect(ads: &Client, unit: &Unit) -> Result<ContinuousExports, Col
     let operation = Kind::ContinuousExports.operation();
     let stream = ads.describe_continuous_exports().max_results(unit.spec.settings.page_size).into_paginator().send();
     let mut exports = ContinuousExports::default();
+    let mut repeats = Repeats::whole();
     exports.pages = read_pages(operation, &unit.api, stream, |page| {
         let mut found = Vec::with_capacity(page.descriptions().len());
         for description in page.descriptions() {
@@ -29,7 +31,7 @@ pub async fn collect(ads: &Client, unit: &Unit) -> Result<ContinuousExports, Col
                 start_time: description.start_time().map(|t| t.as_secs_f64()),
             });
         }
-        found.into_iter().for_each(|export| exports.add(export));
+        found.into_iter().filter(|export| repeats.first(&export.id)).for_each(|export| exports.add(export));
         Ok(page.next_token().map(str::to_owned))
     })
     .await?;

@@ -6,6 +6,7 @@ use aws_sdk_applicationdiscovery::types::ExportFilter;
 
 use super::read_pages;
 use crate::clock::unix_now;
+use crate::data::Repeats;
 use crate::data::export_tasks::{ExportTasks, Lifecycle, tasks_of};
 use crate::error::CollectionError;
 use crate::target::{Kind, Unit};
@@ -33,11 +34,16 @@ pub async fn collect(ads: &Client, unit: &Unit, lifecycle: &mut Lifecycle) -> Re
         .into_paginator()
         .send();
     let mut tasks = ExportTasks::default();
-    let mut pass = lifecycle.pass();
+    let mut pass = lifecycle.pass(unix_now());
+    // Export histories can be long: repeats are looked for where offset paging puts them.
+    let mut repeats = Repeats::pages();
     tasks.pages = read_pages(operation, &unit.api, stream, |page| {
+        repeats.next_page();
         for task in tasks_of(page.exports_info())? {
-            tasks.add(&task);
-            lifecycle.see(&mut pass, &task);
+            if repeats.first(task.id) {
+                tasks.add(&task);
+                lifecycle.see(&mut pass, &task);
+            }
         }
         Ok(page.next_token().map(str::to_owned))
     })

@@ -3,6 +3,7 @@
 use aws_sdk_applicationdiscovery::Client;
 
 use super::read_pages;
+use crate::data::Repeats;
 use crate::data::import_tasks::{ImportTask, ImportTasks};
 use crate::data::status::present;
 use crate::error::CollectionError;
@@ -12,9 +13,16 @@ pub async fn collect(ads: &Client, unit: &Unit) -> Result<ImportTasks, Collectio
     let operation = Kind::ImportTasks.operation();
     let stream = ads.describe_import_tasks().max_results(unit.spec.settings.page_size).into_paginator().send();
     let mut tasks = ImportTasks::default();
+    let mut repeats = Repeats::whole();
     tasks.pages = read_pages(operation, &unit.api, stream, |page| {
         let mut found = Vec::with_capacity(page.tasks().len());
         for task in page.tasks() {
+            // Import tasks without an id are counted as they come.
+            if let Some(id) = task.import_task_id().filter(|id| !id.is_empty())
+                && !repeats.first(id)
+            {
+                continue;
+            }
             let status = task.status().map_or("", |s| s.as_str());
             if !present(status) {
                 return Err(format!("an import task lacks its status (importTaskId {:?})", task.import_task_id()));

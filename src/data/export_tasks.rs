@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use aws_sdk_applicationdiscovery::types::ExportInfo;
 
+use super::fingerprint;
 use super::status::{StatusTable, present};
 
 /// The statuses ADS documents; each is always present, with 0 when no task has it.
@@ -132,18 +133,27 @@ impl Default for LifecycleCounts {
 /// no remembered collection saw, is new.
 pub const OVERLAP_SECONDS: f64 = 3_600.0;
 
+/// How far past the exporter's clock a request time may move the watermark. AWS's clock and ours
+/// differ by a little; an export dated further ahead is wrong data, and would otherwise hide every
+/// completion until the clock caught up with it.
+pub const CLOCK_SKEW_SECONDS: f64 = 300.0;
+
 /// Recognises completions across collections. An export is completed at the first collection
 /// that sees it `SUCCEEDED` or `FAILED` after seeing it `IN_PROGRESS`, or not at all before; never
-/// at the first collection after start, which would count history.
+/// at the first collection after start, which would count history, and never when it was
+/// requested more than [`OVERLAP_SECONDS`] before the exporter began watching (an empty first
+/// listing does not make the history that a later one shows new). Each export counts once, however
+/// often one listing shows it.
 #[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
-    /// Whether a collection has been committed.
-    started: bool,
+    /// When the first committed collection ended: the exporter began watching; `None` before.
+    since: Option<f64>,
     /// The exports in progress at the last collection, by id (its [`fingerprint`]), with their
     /// request times; and those an earlier collection saw in progress and the last one left out,
     /// while they stay within [`OVERLAP_SECONDS`] of the watermark.
     in_progress: HashMap<u64, f64>,
-    /// The newest request time the last collection saw.
+    /// The newest request time the last collection saw (bounded by the clock, see
+    /// [`CLOCK_SKEW_SECONDS`]), and never earlier than `since`.
     watermark: Option<f64>,
     /// The ids (fingerprints) seen within [`OVERLAP_SECONDS`] of the watermark, with their
     /// request times: by the last collection, or by an earlier one while they stay within it (so
@@ -152,28 +162,24 @@ pub struct Lifecycle {
     counts: LifecycleCounts,
 }
 
-/// An export id as the lifecycle remembers it: 8 bytes instead of a string. Two of the few
-/// thousand ids it holds at once colliding is about as likely as 1 in 10^12; the worst it could do
-/// is miss one completion.
-fn fingerprint(id: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(id)
-}
-
 /// One collection's look at the tasks, committed only if the whole collection succeeds.
 #[derive(Debug, Default)]
 pub struct Pass {
-    completions: Vec<(&'static str, f64)>,
+    /// By id: an export listed twice completes once.
+    completions: HashMap<u64, (&'static str, f64)>,
     in_progress: HashMap<u64, f64>,
+    /// The newest request time, each bounded by `limit`.
     newest: Option<f64>,
+    /// The latest request time that may move the watermark.
+    limit: f64,
     /// Candidates for the next `recent`, pruned as the newest time grows.
     recent: HashMap<u64, f64>,
 }
 
 impl Lifecycle {
-    /// A new pass over the tasks of one collection.
-    pub fn pass(&self) -> Pass {
-        Pass::default()
+    /// A new pass over the tasks of one collection that starts at `now` (epoch seconds).
+    pub fn pass(&self, now: f64) -> Pass {
+        Pass { limit: now + CLOCK_SKEW_SECONDS, ..Pass::default() }
     }
 
     /// Looks at one task of the collection.
@@ -181,20 +187,28 @@ impl Lifecycle {
         let time = task.request_time;
         let id = fingerprint(task.id);
         if task.status == IN_PROGRESS {
-            pass.in_progress.insert(id, time);
+            // Listed again after it was seen finished in this pass: it finished.
+            if !pass.completions.contains_key(&id) {
+                pass.in_progress.insert(id, time);
+            }
         } else if let Some(status) = TERMINAL_STATUSES.iter().find(|s| **s == task.status)
-            && self.started
+            && self.since.is_some()
         {
             // Remembered ids come first: a listing that left out the newest export lowered the
             // watermark below it, and it is no newer for that.
-            let new = self.in_progress.contains_key(&id)
+            // One dated past the clock (wrong data) has no duration to observe: not counted.
+            let new = (self.in_progress.contains_key(&id)
                 || (!self.recent.contains_key(&id)
-                    && self.watermark.is_none_or(|watermark| time >= watermark - OVERLAP_SECONDS));
+                    && self.watermark.is_none_or(|watermark| time >= watermark - OVERLAP_SECONDS)))
+                && time <= pass.limit;
             if new {
-                pass.completions.push((status, time));
+                pass.completions.entry(id).or_insert((status, time));
             }
+            // Listed in progress earlier in this pass, finished now (it finished during paging).
+            pass.in_progress.remove(&id);
         }
-        let newest = pass.newest.map_or(time, |n| n.max(time));
+        // A date in the future moves the watermark no further than the clock allows.
+        let newest = pass.newest.map_or(time, |n| n.max(time)).min(pass.limit);
         pass.newest = Some(newest);
         if time >= newest - OVERLAP_SECONDS {
             pass.recent.insert(id, time);
@@ -209,12 +223,12 @@ impl Lifecycle {
     /// counted, with the time from their request to `end` (an upper bound of how long they took),
     /// and its view of the tasks becomes the one the next pass compares with.
     pub fn commit(&mut self, pass: Pass, end: f64) -> Arc<LifecycleCounts> {
-        for (status, requested) in pass.completions {
+        for (status, requested) in pass.completions.into_values() {
             *self.counts.completed.entry(status).or_default() += 1;
             self.counts.durations.entry(status).or_default().observe((end - requested).max(0.0));
         }
-        self.started = true;
-        self.watermark = pass.newest.or(self.watermark);
+        let since = *self.since.get_or_insert(end);
+        self.watermark = Some(pass.newest.or(self.watermark).map_or(since, |w| w.max(since)));
         let floor = self.watermark.map_or(f64::NEG_INFINITY, |w| w - OVERLAP_SECONDS);
         // Every task of this pass requested since `floor` is in `pass.recent`. What an earlier
         // collection saw there and this one did not (a listing that left it out) is remembered
@@ -286,7 +300,7 @@ mod tests {
 
     /// Runs one collection of `tasks` ending at `end`.
     fn collect(lifecycle: &mut Lifecycle, tasks: &[(&str, &str, f64)], end: f64) -> Arc<LifecycleCounts> {
-        let mut pass = lifecycle.pass();
+        let mut pass = lifecycle.pass(end);
         for (id, status, time) in tasks {
             lifecycle.see(&mut pass, &Task { id, status, request_time: *time, truncated: false });
         }
@@ -332,7 +346,7 @@ mod tests {
         let mut lifecycle = Lifecycle::default();
         collect(&mut lifecycle, &[("run", "IN_PROGRESS", 100.0)], 150.0);
         // A pass that is never committed (its collection failed) leaves everything as it was.
-        let mut pass = lifecycle.pass();
+        let mut pass = lifecycle.pass(200.0);
         lifecycle.see(&mut pass, &Task { id: "run", status: "SUCCEEDED", request_time: 100.0, truncated: false });
         drop(pass);
         let after = collect(&mut lifecycle, &[("run", "SUCCEEDED", 100.0)], 300.0);
@@ -346,7 +360,7 @@ mod tests {
     fn memory_stays_flat_as_the_history_grows() {
         let mut lifecycle = Lifecycle::default();
         for round in 0..3 {
-            let mut pass = lifecycle.pass();
+            let mut pass = lifecycle.pass(12_000_000.0 + f64::from(round));
             for i in 0..200_000u32 {
                 let id = format!("export-{i}");
                 let status = if i % 50_000 == 0 { "IN_PROGRESS" } else { "SUCCEEDED" };
@@ -389,5 +403,73 @@ mod tests {
         // What falls an hour below the newest request is forgotten, seen or not.
         collect(&mut lifecycle, &[("new", "IN_PROGRESS", 9_000.0)], 9_100.0);
         assert_eq!(lifecycle.held(), (1, 1));
+    }
+
+    #[test]
+    fn an_empty_first_listing_does_not_make_the_history_new() {
+        let day = 86_400.0;
+        let now = 100.0 * day;
+        let mut lifecycle = Lifecycle::default();
+        collect(&mut lifecycle, &[], now);
+        // The next listing shows a month of history: none of it is a completion.
+        let history: Vec<(String, &str, f64)> = (0..50)
+            .map(|i| {
+                (
+                    format!("old-{i}"),
+                    if i % 5 == 0 { "FAILED" } else { "SUCCEEDED" },
+                    now - (5.0 + f64::from(i % 26)) * day,
+                )
+            })
+            .collect();
+        let history: Vec<(&str, &str, f64)> = history.iter().map(|(id, s, t)| (id.as_str(), *s, *t)).collect();
+        let counts = collect(&mut lifecycle, &history, now + 60.0);
+        assert_eq!((counts.completed["SUCCEEDED"], counts.completed["FAILED"]), (0, 0));
+        // An export requested since the exporter began watching and finished in between counts.
+        let mut more = history.clone();
+        more.push(("new", "FAILED", now + 70.0));
+        let counts = collect(&mut lifecycle, &more, now + 120.0);
+        assert_eq!((counts.completed["SUCCEEDED"], counts.completed["FAILED"]), (0, 1));
+    }
+
+    #[test]
+    fn an_export_dated_in_the_future_does_not_hide_quick_completions() {
+        let now = 1_000_000.0;
+        let mut lifecycle = Lifecycle::default();
+        let future = ("future", "SUCCEEDED", now + 30.0 * 86_400.0);
+        collect(&mut lifecycle, &[("old", "SUCCEEDED", now - 10_000.0), future], now);
+        let late_future = ("later", "SUCCEEDED", now + 20.0 * 86_400.0);
+        let counts = collect(
+            &mut lifecycle,
+            &[("old", "SUCCEEDED", now - 10_000.0), future, late_future, ("quick", "FAILED", now + 55.0)],
+            now + 60.0,
+        );
+        assert_eq!(counts.completed["SUCCEEDED"], 0, "one dated in the future, shown late, is no completion");
+        assert_eq!(counts.completed["FAILED"], 1, "requested 5 s before the collection, finished by then");
+        let again = collect(
+            &mut lifecycle,
+            &[("old", "SUCCEEDED", now - 10_000.0), future, ("quick", "FAILED", now + 55.0)],
+            now + 120.0,
+        );
+        assert_eq!((again.completed["FAILED"], again.completed["SUCCEEDED"]), (1, 0), "nothing twice");
+    }
+
+    #[test]
+    fn an_export_listed_twice_in_one_listing_completes_once() {
+        let mut lifecycle = Lifecycle::default();
+        collect(&mut lifecycle, &[("run", "IN_PROGRESS", 5_000.0)], 5_100.0);
+        let twice = [
+            ("run", "SUCCEEDED", 5_000.0),
+            ("quick", "FAILED", 5_150.0),
+            ("quick", "FAILED", 5_150.0),
+            ("run", "SUCCEEDED", 5_000.0),
+        ];
+        let counts = collect(&mut lifecycle, &twice, 5_200.0);
+        assert_eq!((counts.completed["SUCCEEDED"], counts.completed["FAILED"]), (1, 1));
+        assert_eq!(counts.durations["FAILED"].count, 1);
+        // Listed in progress on one page and finished on the next (it finished during paging):
+        // one completion now, none later.
+        let paging = [("late", "IN_PROGRESS", 5_250.0), ("late", "SUCCEEDED", 5_250.0)];
+        assert_eq!(collect(&mut lifecycle, &paging, 5_300.0).completed["SUCCEEDED"], 2);
+        assert_eq!(collect(&mut lifecycle, &[("late", "SUCCEEDED", 5_250.0)], 5_400.0).completed["SUCCEEDED"], 2);
     }
 }

@@ -31,6 +31,9 @@ pub enum Fault {
     MissingStatus,
     /// A paged operation ignores `maxResults` and answers with ten times as many items.
     Oversize,
+    /// Each page of a paged operation after the first starts with the last item of the page
+    /// before, as offset paging does when an item is added in front during paging.
+    ShiftedPages,
 }
 
 /// The modeled errors of ADS and their HTTP status codes.
@@ -90,8 +93,8 @@ impl FromStr for Fault {
     /// `throttle`, `malformed`, `http:503`, `slow:5s`, or a modeled error code such as
     /// `AuthorizationErrorException`.
     fn from_str(s: &str) -> Result<Fault, String> {
-        let usage = "expected throttle, malformed, drop, repeat-token, missing-fields, missing-status, oversize, http:STATUS, \
-                     slow:DURATION or an error code such as AuthorizationErrorException";
+        let usage = "expected throttle, malformed, drop, repeat-token, missing-fields, missing-status, oversize, \
+                     shifted-pages, http:STATUS, slow:DURATION or an error code such as AuthorizationErrorException";
         match s.split_once(':') {
             None if s == "throttle" => Ok(Fault::Throttle),
             None if s == "malformed" => Ok(Fault::Malformed),
@@ -100,6 +103,7 @@ impl FromStr for Fault {
             None if s == "missing-fields" => Ok(Fault::MissingFields),
             None if s == "missing-status" => Ok(Fault::MissingStatus),
             None if s == "oversize" => Ok(Fault::Oversize),
+            None if s == "shifted-pages" => Ok(Fault::ShiftedPages),
             None if MODELED_ERRORS.iter().chain(COMMON_ERRORS).any(|(code, _)| *code == s) => {
                 Ok(Fault::Error(s.to_owned()))
             }
@@ -170,6 +174,7 @@ mod tests {
         assert_eq!("slow:2s".parse(), Ok(Fault::Slow(Duration::from_secs(2))));
         assert_eq!("HomeRegionNotSetException".parse(), Ok(Fault::Error("HomeRegionNotSetException".into())));
         assert_eq!("repeat-token".parse(), Ok(Fault::RepeatToken));
+        assert_eq!("shifted-pages".parse(), Ok(Fault::ShiftedPages));
         assert_eq!("ExpiredTokenException".parse(), Ok(Fault::Error("ExpiredTokenException".into())));
         assert!("http:200".parse::<Fault>().is_err());
         assert!("explode".parse::<Fault>().unwrap_err().contains("unknown fault 'explode'"));

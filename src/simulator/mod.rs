@@ -620,9 +620,12 @@ impl Simulator {
                     .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(wire::CONTENT_TYPE));
                 Err(Answer::Raw(Box::new(response)))
             }
-            Fault::Drop | Fault::RepeatToken | Fault::MissingFields | Fault::MissingStatus | Fault::Oversize => {
-                Ok(Some(fault))
-            }
+            Fault::Drop
+            | Fault::RepeatToken
+            | Fault::MissingFields
+            | Fault::MissingStatus
+            | Fault::Oversize
+            | Fault::ShiftedPages => Ok(Some(fault)),
             Fault::Throttle | Fault::Error(_) => Ok(None),
         }
     }
@@ -791,6 +794,7 @@ impl Simulator {
                 .filter(|&offset| offset <= items.len())
                 .ok_or_else(|| ApiError::invalid_value("The nextToken is invalid"))?,
         };
+        let start = shifted(start, shape);
         let end = (start + limit).min(items.len());
         let mut next = (end < items.len()).then(|| end.to_string());
         if shape == Some(&Fault::RepeatToken) {
@@ -854,6 +858,7 @@ impl Simulator {
             (export_ids.is_empty() || export_ids.contains(&task.export_id))
                 && (agent_ids.is_empty() || task.agent_ids.iter().any(|a| agent_ids.contains(a)))
         };
+        let start = shifted(start, shape);
         let mut page = Vec::with_capacity(limit.min(tasks.len()));
         let mut next_token = None;
         for (offset, task) in tasks.iter().enumerate().skip(start).filter(|(_, t)| matches(t)) {
@@ -1069,6 +1074,11 @@ fn agent_filter(filters: Option<&[ExportFilter]>) -> Result<Vec<String>, ApiErro
         agents.extend(filter.values.iter().cloned());
     }
     Ok(agents)
+}
+
+/// Where a page starts: with [`Fault::ShiftedPages`], one item earlier (but for the first page).
+fn shifted(start: usize, shape: Option<&Fault>) -> usize {
+    if shape == Some(&Fault::ShiftedPages) { start.saturating_sub(1) } else { start }
 }
 
 /// A simulator serving in the background; dropping it stops the server.

@@ -16,8 +16,6 @@ pub struct OperationCounts {
 
 /// Distinct error codes counted apart for one operation (the declared ones included).
 pub const MAX_CODES: usize = 32;
-/// The code the others count under, past [`MAX_CODES`].
-pub const OTHER_CODES: &str = "other";
 
 /// Requests and errors by operation. Short critical sections only, never across an await.
 #[derive(Debug, Default)]
@@ -75,7 +73,7 @@ impl ApiCounters {
                 Some(n) => *n += 1,
                 // A proxy or a broken endpoint inventing codes cannot create series without end:
                 // past the first few distinct codes of an operation, the rest count as `other`.
-                None if full => *counts.errors.entry(ErrorCode::aws(OTHER_CODES)).or_default() += 1,
+                None if full => *counts.errors.entry(ErrorCode::Other).or_default() += 1,
                 None => {
                     counts.errors.insert(code.clone(), 1);
                 }
@@ -113,7 +111,7 @@ mod tests {
         api.read(|map| {
             let errors = &map["DescribeAgents"].errors;
             assert_eq!(errors.len(), MAX_CODES + 1, "the cap, and other");
-            assert_eq!(errors[&ErrorCode::aws(OTHER_CODES)], 10);
+            assert_eq!(errors[&ErrorCode::Other], 10);
             assert_eq!(errors[&ErrorCode::aws("Invented0Exception")], 2, "a known code still counts as itself");
         });
     }
