@@ -65,7 +65,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
             () = shutdown.wait() => break,
             () = hangups.next() => {
                 if exporter.supervisor.reloadable() {
-                    tracing::info!("SIGHUP: reloading the targets file");
+                    tracing::debug!("SIGHUP");
                     // Reloads apply one at a time; SIGTERM need not wait for one. Success and
                     // failure are both logged, and in the reload metrics.
                     let supervisor = exporter.supervisor.clone();

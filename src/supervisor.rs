@@ -23,7 +23,7 @@ use crate::data::export_tasks::Lifecycle;
 use crate::error::ErrorCode;
 use crate::metrics::ReloadStatus;
 use crate::target::file::{ADS_REGIONS, Defaults, expand};
-use crate::target::{Claims, Identity, TargetId, Unit, UnitList, UnitSpec};
+use crate::target::{Claims, Identity, Kind, Published, Unit, UnitList, UnitSpec};
 
 /// How long loading waits for STS to tell new units' accounts.
 const ACCOUNT_LOOKUP: Duration = Duration::from_secs(5);
@@ -32,6 +32,9 @@ const ACCOUNT_LOOKUP: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciled {
     pub kept: usize,
+    /// Units whose labels, settings or collectors changed: their successors go on with their
+    /// counters.
+    pub changed: usize,
     pub started: usize,
     pub stopped: usize,
     /// Units of the configuration in other shards.
@@ -42,9 +45,10 @@ impl std::fmt::Display for Reconciled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} units: {} kept, {} started, {} stopped ({} in other shards)",
-            self.kept + self.started,
+            "{} units: {} kept, {} changed, {} started, {} stopped ({} in other shards)",
+            self.kept + self.changed + self.started,
             self.kept,
+            self.changed,
             self.started,
             self.stopped,
             self.elsewhere
@@ -52,10 +56,18 @@ impl std::fmt::Display for Reconciled {
     }
 }
 
-/// The collectors of one unit.
+/// The collectors of one unit; each hands its export lifecycle back when it stops.
 struct Task {
     cancel: CancellationToken,
-    handles: Vec<JoinHandle<()>>,
+    handles: Vec<JoinHandle<(Kind, Lifecycle)>>,
+}
+
+/// What a reload does with one unit of the new configuration.
+enum Plan {
+    /// Unchanged: it goes on.
+    Keep(Arc<Unit>),
+    /// New, or the successor of a unit with the same credentials, region and filters.
+    Start { origin: String, spec: UnitSpec, rank: usize, predecessor: Option<Arc<Unit>> },
 }
 
 /// The units of this process, and how to change them.
@@ -151,6 +163,7 @@ impl Supervisor {
             return Err("there is no --config.file to reload: the targets come from the flags".to_owned());
         };
         let _reloading = self.reloading.lock().await;
+        tracing::info!(file = %path.display(), "reloading the targets file");
         self.aws.forget_profiles();
         match self.load().await {
             Ok(loaded) => {
@@ -198,66 +211,137 @@ impl Supervisor {
     }
 
     /// Makes the running set match `specs`, and swaps the unit list whole: unchanged units are
-    /// kept (with their state and counters), removed ones stopped (and their claims released
-    /// first, so that their successors may claim), new ones started.
+    /// kept (with their state and counters), units whose labels, settings or collectors changed
+    /// (but not their credentials, region or filters) are succeeded by new ones that go on with
+    /// their counters and export lifecycle, removed ones stopped (and their claims released, so
+    /// that their successors may claim), new ones started. Everything that waits (clients, STS)
+    /// comes before anything is stopped or released: a reload is applied whole or not at all.
     async fn apply(&self, (specs, elsewhere): (Vec<(String, UnitSpec)>, usize)) -> Reconciled {
         let current = self.units.load_full();
         let mut leftover: Vec<Option<Arc<Unit>>> = current.units.iter().cloned().map(Some).collect();
         let single = specs.len() == 1;
-        let mut plan: Vec<Result<Arc<Unit>, (String, UnitSpec)>> = Vec::with_capacity(specs.len());
-        for (origin, spec) in specs {
-            let same = leftover.iter_mut().find(|u| u.as_ref().is_some_and(|u| u.spec == spec)).and_then(Option::take);
-            match same {
-                Some(unit) => {
-                    unit.set_origin(origin);
-                    plan.push(Ok(unit));
+        // Unchanged units first, so that a changed unit is never paired with an unchanged one's spec.
+        let mut plan: Vec<Plan> = specs
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (origin, spec))| {
+                let same =
+                    leftover.iter_mut().find(|u| u.as_ref().is_some_and(|u| u.spec == spec)).and_then(Option::take);
+                match same {
+                    Some(unit) => {
+                        unit.set_place(origin, rank);
+                        Plan::Keep(unit)
+                    }
+                    None => Plan::Start { origin, spec, rank, predecessor: None },
                 }
-                None => plan.push(Err((origin, spec))),
+            })
+            .collect();
+        for entry in &mut plan {
+            if let Plan::Start { spec, predecessor, .. } = entry {
+                *predecessor = leftover
+                    .iter_mut()
+                    .find(|u| u.as_ref().is_some_and(|u| u.spec.key() == spec.key() && u.spec.filters == spec.filters))
+                    .and_then(Option::take);
             }
         }
         let removed: Vec<Arc<Unit>> = leftover.into_iter().flatten().collect();
-        {
-            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-            for unit in &removed {
-                if let Some(task) = tasks.remove(&unit.id) {
-                    task.cancel.cancel();
-                }
-                self.claims.release(unit.id);
-            }
-        }
-        let (kept, started) = (plan.iter().filter(|p| p.is_ok()).count(), plan.iter().filter(|p| p.is_err()).count());
-        // New units, their clients, and the accounts not known yet, before any collects: their
-        // series carry the right account from the start, and duplicates are refused at once.
-        let mut fresh = Vec::with_capacity(started);
+
+        // New units and successors, their clients, and the accounts not known yet, before any
+        // collects: their series carry the right account from the start, and duplicates are
+        // refused at once.
+        let mut fresh = Vec::new();
         for entry in &plan {
-            if let Err((origin, spec)) = entry {
-                let unit = Unit::new(spec.clone(), origin.clone());
-                for kind in &unit.spec.collectors {
-                    unit.api.declare(kind.operation(), &ErrorCode::watched(kind.operation()));
-                }
+            if let Plan::Start { origin, spec, rank, predecessor } = entry {
+                let unit = match predecessor {
+                    Some(old) => Unit::succeeding(old, spec.clone(), origin.clone(), *rank),
+                    None => Unit::new(spec.clone(), origin.clone(), *rank),
+                };
                 let clients = self.aws.clients(&unit.spec, unit.api.clone()).await;
+                let mut operations: Vec<&str> = unit.spec.collectors.iter().map(|k| k.operation()).collect();
                 if clients.sts.is_some() {
-                    unit.api.declare(IDENTITY_OPERATION, &ErrorCode::watched(IDENTITY_OPERATION));
+                    operations.push(IDENTITY_OPERATION);
+                }
+                // A successor's counters of collectors it no longer runs go.
+                unit.api.retain(&operations);
+                for operation in operations {
+                    unit.api.declare(operation, &ErrorCode::watched(operation));
                 }
                 fresh.push((unit, clients));
             }
         }
         self.learn_accounts(&fresh).await;
+
+        // Nothing waits from here until the old collectors are told to stop.
+        let successions: Vec<Arc<Unit>> = plan
+            .iter()
+            .filter_map(|p| match p {
+                Plan::Start { predecessor: Some(old), .. } => Some(old.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut stopping = Vec::new();
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            for unit in removed.iter().chain(&successions) {
+                if let Some(task) = tasks.remove(&unit.id) {
+                    task.cancel.cancel();
+                    if successions.iter().any(|s| s.id == unit.id) {
+                        stopping.push((unit.id, task.handles));
+                    }
+                }
+                self.claims.release(unit.id);
+            }
+        }
+        // The predecessors' collectors stop at their next await (at once): their last published
+        // states and export lifecycles pass to the successors, so no collection is lost or
+        // counted twice.
+        let mut lifecycles: HashMap<u64, HashMap<Kind, Lifecycle>> = HashMap::new();
+        for (id, handles) in stopping {
+            let mut of_unit = HashMap::new();
+            for handle in handles {
+                match tokio::time::timeout(Duration::from_secs(5), handle).await {
+                    Ok(Ok((kind, lifecycle))) => {
+                        of_unit.insert(kind, lifecycle);
+                    }
+                    _ => tracing::warn!(
+                        "a collector did not stop in time; its successor starts its export lifecycle anew"
+                    ),
+                }
+            }
+            lifecycles.insert(id, of_unit);
+        }
+        let (mut kept, mut started, mut changed) = (0, 0, 0);
         let mut fresh = fresh.into_iter();
         let mut units = Vec::with_capacity(plan.len());
         for entry in plan {
             let unit = match entry {
-                Ok(unit) => unit,
-                Err(_) => {
+                Plan::Keep(unit) => {
+                    kept += 1;
+                    unit
+                }
+                Plan::Start { predecessor, .. } => {
                     let (unit, clients) = fresh.next().expect("one new unit per new spec");
-                    self.launch(unit, clients, single)
+                    let mut carried = HashMap::new();
+                    match predecessor {
+                        Some(old) => {
+                            changed += 1;
+                            for slot in &unit.slots {
+                                if let Some(before) = old.slot(slot.kind) {
+                                    slot.publish(Published::clone(&before.published()));
+                                }
+                            }
+                            carried = lifecycles.remove(&old.id).unwrap_or_default();
+                        }
+                        None => started += 1,
+                    }
+                    self.launch(unit, clients, single, carried)
                 }
             };
             units.push(unit);
         }
         self.units.store(Arc::new(UnitList::new(units)));
         crate::target::changed();
-        Reconciled { kept, started, stopped: removed.len(), elsewhere }
+        Reconciled { kept, changed, started, stopped: removed.len(), elsewhere }
     }
 
     /// Asks STS, at once for all new units (once per profile), whose base credentials they have;
@@ -265,17 +349,22 @@ impl Supervisor {
     async fn learn_accounts(&self, fresh: &[(Arc<Unit>, UnitClients)]) {
         let mut lookups = JoinSet::new();
         for (unit, clients) in fresh {
+            if unit.state().account_id.is_some() {
+                continue;
+            }
             let profile = unit.spec.identity.profile.as_deref();
-            let known =
-                unit.spec.identity.known_account().map(str::to_owned).or_else(|| self.aws.accounts.known(profile));
-            if let Some(account_id) = known {
+            if let Some(account_id) = self.aws.accounts.known(profile) {
                 unit.update_state(|state| state.account_id = Some(account_id.clone()));
                 continue;
             }
             let (unit, clients, accounts) = (unit.clone(), clients.clone(), self.aws.accounts.clone());
             lookups.spawn(async move {
-                if let Ok(account_id) = caller_account(&unit, &clients, &accounts).await {
-                    unit.update_state(|state| state.account_id = Some(account_id.clone()));
+                match caller_account(&unit, &clients, &accounts).await {
+                    Ok(account_id) => unit.update_state(|state| state.account_id = Some(account_id.clone())),
+                    Err(error) => {
+                        tracing::warn!(unit = %unit.spec, target = %unit.origin(), code = %error.code(), error = %error,
+                            "cannot learn the account of the unit from STS; it asks again as it collects")
+                    }
                 }
             });
         }
@@ -284,18 +373,18 @@ impl Supervisor {
         }
     }
 
-    /// Claims a new unit's account and region when it is known (a unit that cannot is refused
-    /// before it publishes anything), and starts its collectors.
-    fn launch(&self, unit: Arc<Unit>, clients: UnitClients, single: bool) -> Arc<Unit> {
-        if let Some(account_id) = unit.state().account_id.clone() {
-            let target = TargetId { account_id: account_id.clone(), region: unit.spec.region.clone() };
-            if let Err(holder) = self.claims.claim(&target, &unit) {
-                tracing::error!(unit = %unit.spec, target = %unit.origin(), other = %holder.description,
-                    "refusing a unit: it collects account {account_id} in {}, which {} already collects; remove one of them",
-                    unit.spec.region, holder.description);
-                let refused = format!("the same account and region as {}", holder.origin);
-                unit.update_state(|state| state.refused = Some(refused.clone()));
-            }
+    /// Claims a new unit's account and region when it is known (a unit refused here publishes
+    /// nothing), and starts its collectors, each with the export lifecycle its predecessor left.
+    fn launch(
+        &self,
+        unit: Arc<Unit>,
+        clients: UnitClients,
+        single: bool,
+        mut lifecycles: HashMap<Kind, Lifecycle>,
+    ) -> Arc<Unit> {
+        if let Some(target) = unit.target_id() {
+            // Refused or not, its collectors run: they claim again at each collection.
+            let _ = self.claims.claim(&target, &unit);
         }
         let cancel = self.cancel.child_token();
         let mut handles = Vec::with_capacity(unit.slots.len());
@@ -308,11 +397,12 @@ impl Supervisor {
                 pools: self.pools.clone(),
                 claims: self.claims.clone(),
                 accounts: self.aws.accounts.clone(),
-                lifecycle: Lifecycle::default(),
+                lifecycle: lifecycles.remove(&slot.kind).unwrap_or_default(),
             };
             // A lone unit collects at once; many spread over the interval.
             let delay = if single { Duration::ZERO } else { unit.spec.start_offset(slot.kind) };
-            handles.push(tokio::spawn(collector.run(cancel.clone(), delay)));
+            let (kind, cancel) = (slot.kind, cancel.clone());
+            handles.push(tokio::spawn(async move { (kind, collector.run(cancel, delay).await) }));
         }
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(unit.id, Task { cancel, handles });
         unit
@@ -321,7 +411,7 @@ impl Supervisor {
     /// Stops every collector, waiting at most `within` for them to end.
     pub async fn shutdown(&self, within: Duration) {
         self.cancel.cancel();
-        let handles: Vec<JoinHandle<()>> =
+        let handles: Vec<JoinHandle<(Kind, Lifecycle)>> =
             self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain().flat_map(|(_, t)| t.handles).collect();
         let all = async {
             for handle in handles {

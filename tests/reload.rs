@@ -103,6 +103,9 @@ async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
             unit(B, "us-west-2", &[("wave", "2"), ("collector", "export_tasks")])
         ))
     );
+    // B's label changed: its successor goes on with its counters.
+    let b_before = value(&of_unit(&before, B, "us-west-2", &["wave"]), "ads_collections_total");
+    assert!(value(&of_unit(&after, B, "us-west-2", &["wave"]), "ads_collections_total") >= b_before);
     // The unchanged unit kept its state and counters.
     let kept = of_unit(&after, ACCOUNT, "us-west-2", &["wave"]);
     assert!(value(&kept, "ads_collections_total") >= value(&kept_before, "ads_collections_total"));
@@ -148,7 +151,7 @@ async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
     std::fs::write(&file, SECOND).unwrap();
     let reloaded = request(Method::POST, &format!("{url}/-/reload"), &[]).await;
     assert_eq!(reloaded.status, StatusCode::OK);
-    assert!(reloaded.text().contains("3 units: 3 kept, 0 started, 0 stopped"), "{}", reloaded.text());
+    assert!(reloaded.text().contains("3 units: 3 kept, 0 changed, 0 started, 0 stopped"), "{}", reloaded.text());
     let samples = parse_samples(&get(&format!("{url}/metrics")).await.text());
     assert_eq!(value(&samples, "ads_config_last_reload_successful"), 1.0);
     promtool_check_metrics(&get(&format!("{url}/metrics")).await.text());
@@ -237,4 +240,94 @@ async fn two_shards_collect_disjoint_units_that_cover_all() {
     assert!(seen[0].is_disjoint(&seen[1]), "{seen:?}");
     let all: BTreeSet<_> = seen[0].union(&seen[1]).cloned().collect();
     assert_eq!(all.len(), 16, "every unit in exactly one shard");
+}
+
+/// A client that gives up on `POST /-/reload` (here, while STS never answers for the new unit's
+/// account) does not abandon the reload half-way: it is applied whole, and the removed unit's
+/// series go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_whose_client_gives_up_is_applied_whole() {
+    use tokio::io::AsyncWriteExt;
+    let (_simulator, running) = accounts().await;
+    // STS: a socket that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind(LOOPBACK).await.unwrap();
+    let sts = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.yml");
+    std::fs::write(&file, format!("targets:\n  - account_id: '{ACCOUNT}'\n    regions: [eu-west-1]\n")).unwrap();
+    let args = [
+        "--config.file",
+        file.to_str().unwrap(),
+        "--aws.endpoint-url",
+        &running.endpoint_url(),
+        "--aws.sts-endpoint-url",
+        &sts,
+        "--collector.interval",
+        "200ms",
+        "--web.enable-lifecycle",
+    ];
+    let (process, addr) = tokio::task::block_in_place(|| common::process::start_exporter(&args));
+    let url = format!("http://{addr}");
+    let before = scrape_url_until(&url, "eu-west-1's collections", |s| {
+        of_unit(s, ACCOUNT, "eu-west-1", &[]).get("ads_collections_total") >= Some(&2.0)
+    })
+    .await;
+    let loaded_at = value(&before, "ads_config_last_reload_success_timestamp_seconds");
+    // The new unit's account comes from STS, which never answers: the reload waits 5 s for it.
+    std::fs::write(&file, "targets:\n  - regions: [us-east-1]\n").unwrap();
+    let mut client = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    client.write_all(b"POST /-/reload HTTP/1.1\r\nHost: exporter\r\nContent-Length: 0\r\n\r\n").await.unwrap();
+    process.lines_eventually("reloading the targets file").await;
+    drop(client);
+    let after = scrape_url_until(&url, "the reload, applied whole", |s| {
+        s.get("ads_config_last_reload_success_timestamp_seconds").is_some_and(|t| *t > loaded_at)
+            && of_unit(s, "", "us-east-1", &[]).get("ads_up").is_some()
+    })
+    .await;
+    assert!(of_unit(&after, ACCOUNT, "eu-west-1", &[]).is_empty(), "the removed unit's series are gone");
+    assert_eq!(value(&after, "ads_config_last_reload_successful"), 1.0);
+    assert_eq!(value(&after, "ads_targets"), 1.0);
+    assert_eq!(process.lines_eventually("reloaded the targets file").await.len(), 1);
+    held.abort();
+}
+
+/// A reload that changes only a unit's interval (its credentials, region and filters stay)
+/// carries its counters and its export lifecycle over: no counter restarts, and an export seen
+/// running before the reload and finished after it is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_changes_a_units_settings_carries_its_counters_and_lifecycle_over() {
+    use ads_exporter::clock::unix_now;
+    use ads_exporter::simulator::{IN_PROGRESS, SUCCEEDED, Task};
+    let (simulator, running) = accounts().await;
+    simulator.with_account(ACCOUNT, "us-west-2", |p| p.push(Task::new("run", IN_PROGRESS, unix_now() - 10.0)));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.yml");
+    let targets = |interval: &str| {
+        format!("targets:\n  - regions: [us-west-2]\n    interval: {interval}\n    labels: {{wave: \"1\"}}\n")
+    };
+    // One collection, then none for an hour: the completion happens between the two units.
+    std::fs::write(&file, targets("1h")).unwrap();
+    let (_process, url) = start(&file, &running.endpoint_url(), &["--web.enable-lifecycle"]);
+    let unit_of = |s: &Samples| of_unit(s, ACCOUNT, "us-west-2", &["wave"]);
+    let before =
+        scrape_url_until(&url, "the first collection", |s| unit_of(s).get("ads_collections_total") == Some(&1.0)).await;
+    let requests = value(&unit_of(&before), "ads_api_requests_total{operation=\"DescribeExportTasks\"}");
+    simulator.with_account(ACCOUNT, "us-west-2", |p| p.task_mut("run").unwrap().status = SUCCEEDED.to_owned());
+    std::fs::write(&file, targets("200ms")).unwrap();
+    let reloaded = request(Method::POST, &format!("{url}/-/reload"), &[]).await;
+    assert!(reloaded.text().contains("1 units: 0 kept, 1 changed, 0 started, 0 stopped"), "{}", reloaded.text());
+    let after = scrape_url_until(&url, "two collections after the reload", |s| {
+        unit_of(s).get("ads_collections_total") >= Some(&3.0)
+    })
+    .await;
+    let after = unit_of(&after);
+    assert_eq!(value(&after, "ads_export_tasks_completed_total{status=\"SUCCEEDED\"}"), 1.0, "the completion counts");
+    assert_eq!(value(&after, "ads_collection_interval_seconds"), 0.2);
+    assert!(value(&after, "ads_api_requests_total{operation=\"DescribeExportTasks\"}") >= requests + 2.0);
 }

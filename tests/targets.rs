@@ -419,3 +419,85 @@ async fn a_bad_targets_file_stops_the_exporter_naming_the_key() {
     let output = common::process::command().args(["--config.file", "/nonexistent/targets.yml"]).output().unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/targets.yml"));
 }
+
+/// The first in the file keeps the account and region, whatever happened first: a reload that
+/// adds a target before a running duplicate takes the account and region over from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_adds_an_earlier_duplicate_gives_it_the_account_and_region() {
+    let (_simulator, running) = accounts().await;
+    let endpoint = running.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    let copy = format!("  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n");
+    std::fs::write(&path, format!("targets:\n{copy}")).unwrap();
+    let args = [
+        "--config.file",
+        path.to_str().unwrap(),
+        "--aws.endpoint-url",
+        &endpoint,
+        "--aws.sts-endpoint-url",
+        &endpoint,
+        "--collector.interval",
+        "200ms",
+        "--web.enable-lifecycle",
+    ];
+    let (process, addr) = tokio::task::block_in_place(|| common::process::start_exporter(&args));
+    let url = format!("http://{addr}");
+    let up = |copy: &str| {
+        format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("copy", copy), ("collector", "export_tasks")]))
+    };
+    scrape_url_until(&url, "the copy collecting", |s| s.get(&up("yes")) == Some(&1.0)).await;
+    std::fs::write(&path, format!("targets:\n  - regions: [us-west-2]\n{copy}")).unwrap();
+    assert_eq!(request(hyper::Method::POST, &format!("{url}/-/reload"), &[]).await.status, hyper::StatusCode::OK);
+    let samples = scrape_url_until(&url, "the first to collect", |s| s.get(&up("")) == Some(&1.0)).await;
+    let ups: Vec<_> = samples.keys().filter(|k| k.starts_with("ads_up{")).collect();
+    assert_eq!(ups, [&up("")], "only the first in the file");
+    assert_eq!(value(&samples, "ads_targets_refused"), 1.0);
+    let refusal = process.lines_eventually("refusing a unit").await;
+    assert!(
+        refusal[0].contains("targets[1] collects account") && refusal[0].contains("labels: none / copy=yes"),
+        "{}",
+        refusal[0]
+    );
+    let landing = get(&format!("{url}/")).await.text();
+    assert!(landing.contains("the same account and region as targets[0]"), "{landing}");
+}
+
+/// A first target whose account STS is slow to tell (past the 5 s that start-up waits) still
+/// takes the account and region over from a later one that knew it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_sts_does_not_reorder_duplicates() {
+    let (simulator, running) = accounts().await;
+    simulator.set_sts_fault(Some(FaultPlan::times(Fault::Slow(Duration::from_secs(7)), 1)));
+    let endpoint = running.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    let targets = format!(
+        "targets:\n  - regions: [us-west-2]\n  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n"
+    );
+    std::fs::write(&path, targets).unwrap();
+    let args = [
+        "--config.file",
+        path.to_str().unwrap(),
+        "--aws.endpoint-url",
+        &endpoint,
+        "--aws.sts-endpoint-url",
+        &endpoint,
+        "--collector.interval",
+        "200ms",
+    ];
+    let (process, addr) = tokio::task::block_in_place(|| common::process::start_exporter(&args));
+    let url = format!("http://{addr}");
+    let up = |copy: &str| {
+        format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("copy", copy), ("collector", "export_tasks")]))
+    };
+    let samples = scrape_url_until(&url, "the first in the file to hold the account", |s| {
+        s.get(&up("")) == Some(&1.0) && s.get("ads_targets_refused") == Some(&1.0)
+    })
+    .await;
+    let ups: Vec<_> = samples.keys().filter(|k| k.starts_with("ads_up{")).collect();
+    assert_eq!(ups, [&up("")]);
+    assert!(process.lines_with("did not tell the accounts of every new unit in time").len() == 1, "STS was slow");
+    let refusal = process.lines_eventually("refusing a unit").await;
+    assert!(refusal.iter().all(|l| l.contains("targets[1] collects")), "{refusal:?}");
+}

@@ -28,7 +28,7 @@ use crate::clock::unix_now;
 use crate::data::Data;
 use crate::data::export_tasks::Lifecycle;
 use crate::error::{CollectionError, ErrorCode};
-use crate::target::{ApiCounters, Claims, Holder, Kind, Published, TargetId, Unit};
+use crate::target::{ApiCounters, Claims, Kind, Published, TargetId, Unit};
 
 /// The STS call that tells a unit without a role its account.
 pub const IDENTITY_OPERATION: &str = "GetCallerIdentity";
@@ -51,7 +51,7 @@ pub fn backoff(interval: Duration, max: Duration, failures: u32, jitter: f64) ->
 /// What one collection came to.
 enum Step {
     /// The unit resolved to the account and region another unit collects: nothing published.
-    Refused { account_id: String, holder: Holder },
+    Refused { account_id: String },
     Collected {
         /// The account, if known by now.
         account_id: Option<String>,
@@ -191,14 +191,15 @@ impl Drop for ClaimGuard {
 impl Collector {
     /// Collects after `first_delay` and then every interval until `cancel` fires. Collections
     /// never overlap: one that runs past the interval delays the next. After two or more
-    /// failures in a row the next collection waits longer (see [`backoff`]).
-    pub async fn run(mut self, cancel: CancellationToken, first_delay: Duration) {
+    /// failures in a row the next collection waits longer (see [`backoff`]). Returns the
+    /// lifecycle, for a successor (a reload that changed only the unit's labels or settings).
+    pub async fn run(mut self, cancel: CancellationToken, first_delay: Duration) -> Lifecycle {
         let _claim = ClaimGuard(self.claims.clone(), self.unit.id);
         let unit = self.unit.clone();
         let kind = self.kind;
         let spec = &unit.spec;
         let name = spec.to_string();
-        let Some(slot) = unit.slot(kind) else { return };
+        let Some(slot) = unit.slot(kind) else { return self.lifecycle };
         // The unit's first collector speaks for the unit as a whole (its account, a refusal).
         let speaks_for_unit = unit.slots.first().is_some_and(|s| s.kind == kind);
         let mut next = tokio::time::Instant::now() + first_delay;
@@ -225,30 +226,17 @@ impl Collector {
             let duration = clock.elapsed().as_secs_f64();
             let previous = arc_swap::Guard::into_inner(slot.published());
             let (account_id, identity_error, result) = match step {
-                Step::Refused { account_id, holder } => {
-                    // Logged once, when the unit becomes refused (here or at its launch).
-                    if speaks_for_unit && unit.state().refused.is_none() {
-                        let origin = unit.origin();
-                        tracing::error!(unit = %name, target = %origin, other = %holder.description,
-                            "refusing a unit: {name} ({origin}) collects account {account_id} in {}, which {} already collects; remove one of them",
-                            spec.region, holder.description);
+                Step::Refused { account_id } => {
+                    // The claim marked it refused, and logged it once.
+                    if unit.state().account_id.as_deref() != Some(account_id.as_str()) {
+                        unit.update_state(|state| state.account_id = Some(account_id.clone()));
                     }
-                    let refused = format!("the same account and region as {}", holder.origin);
-                    unit.update_state(|state| {
-                        state.account_id = Some(account_id.clone());
-                        state.refused = Some(refused.clone());
-                    });
                     // The other may go away on a reload: look again an interval later.
                     next = started + spec.settings.interval;
                     continue;
                 }
                 Step::Collected { account_id, identity_error, result } => (account_id, identity_error, result),
             };
-            // It holds the account and region now (the other went away, maybe before this
-            // collector ever saw it refused).
-            if unit.state().refused.is_some() {
-                unit.update_state(|state| state.refused = None);
-            }
             if speaks_for_unit {
                 match (&identity_error, &identity_code) {
                     (Some(error), known) if known.as_ref() != Some(&error.code()) => {
@@ -280,9 +268,14 @@ impl Collector {
                     let code = error.code();
                     // One line when failures start or change, not one per failed collection.
                     if last_code.as_ref() != Some(&code) {
+                        let serving = if previous.data.is_some() {
+                            "collection failed; serving the last good data"
+                        } else {
+                            "collection failed; no collection has succeeded yet, so the collector has no data to serve"
+                        };
                         tracing::warn!(unit = %name, collector = %kind, code = %code,
                             operation = error.operation().unwrap_or(""), request_id = error.request_id(), error = %error,
-                            "collection failed; serving the last good data");
+                            "{serving}");
                     } else {
                         tracing::debug!(unit = %name, collector = %kind, code = %code, error = %error,
                             failures = failures_in_a_row + 1, "collection failed again");
@@ -331,6 +324,7 @@ impl Collector {
             next = started + settings.interval + extra;
         }
         tracing::debug!(unit = %name, collector = %kind, "collector stopped");
+        self.lifecycle
     }
 
     /// One collection within the unit's timeout: the account first, if it is not known yet (at
@@ -356,8 +350,8 @@ impl Collector {
         };
         if let Some(account_id) = &account_id {
             let target = TargetId { account_id: account_id.clone(), region: self.unit.spec.region.clone() };
-            if let Err(holder) = self.claims.claim(&target, &self.unit) {
-                return Step::Refused { account_id: account_id.clone(), holder };
+            if self.claims.claim(&target, &self.unit).is_err() {
+                return Step::Refused { account_id: account_id.clone() };
             }
         }
         let (unit, clients) = (&self.unit, &self.clients);

@@ -51,6 +51,11 @@ impl ApiCounters {
         });
     }
 
+    /// Forgets the operations not in `operations` (a reload switched their collectors off).
+    pub fn retain(&self, operations: &[&str]) {
+        self.change(|map| map.retain(|operation, _| operations.contains(&operation.as_str())));
+    }
+
     /// One request sent.
     pub fn request(&self, operation: &str) {
         self.change(|map| match map.get_mut(operation) {

@@ -11,7 +11,7 @@ pub mod file;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -377,6 +377,9 @@ pub struct Unit {
     /// Where the configuration defines it (`targets[2]`), for messages; a reload that moves an
     /// unchanged target updates it.
     origin: ArcSwap<String>,
+    /// Its place among the configuration's units: of two that collect the same account and
+    /// region, the first keeps them. A reload updates it with the origin.
+    rank: AtomicUsize,
     state: ArcSwap<UnitState>,
     /// One per enabled collector, in [`Kind`] order.
     pub slots: Vec<Slot>,
@@ -384,8 +387,26 @@ pub struct Unit {
 }
 
 impl Unit {
-    pub fn new(spec: UnitSpec, origin: String) -> Arc<Unit> {
+    /// A new unit, `rank`-th among the configuration's units.
+    pub fn new(spec: UnitSpec, origin: String, rank: usize) -> Arc<Unit> {
         let state = UnitState { account_id: spec.identity.known_account().map(str::to_owned), ..UnitState::default() };
+        Unit::build(spec, origin, rank, state, Arc::new(ApiCounters::new()))
+    }
+
+    /// The successor of `old`, whose credentials, region and filters it has (a reload changed
+    /// its labels or settings): it goes on with its API counters and what is known of its
+    /// account (the collectors' published states follow when the old collectors have stopped).
+    pub fn succeeding(old: &Unit, spec: UnitSpec, origin: String, rank: usize) -> Arc<Unit> {
+        let known = old.state();
+        let state = UnitState {
+            account_id: known.account_id.clone(),
+            identity_error: known.identity_error.clone(),
+            refused: None,
+        };
+        Unit::build(spec, origin, rank, state, old.api.clone())
+    }
+
+    fn build(spec: UnitSpec, origin: String, rank: usize, state: UnitState, api: Arc<ApiCounters>) -> Arc<Unit> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let slots = spec.collectors.iter().map(|&kind| Slot { kind, published: ArcSwap::default() }).collect();
@@ -393,9 +414,10 @@ impl Unit {
             id,
             spec,
             origin: ArcSwap::from_pointee(origin),
+            rank: AtomicUsize::new(rank),
             state: ArcSwap::from_pointee(state),
             slots,
-            api: Arc::new(ApiCounters::new()),
+            api,
         })
     }
 
@@ -404,8 +426,14 @@ impl Unit {
         self.origin.load_full()
     }
 
+    /// Its place among the configuration's units.
+    pub fn rank(&self) -> usize {
+        self.rank.load(Ordering::Relaxed)
+    }
+
     /// The unit kept its spec but moved in the configuration.
-    pub fn set_origin(&self, origin: String) {
+    pub fn set_place(&self, origin: String, rank: usize) {
+        self.rank.store(rank, Ordering::Relaxed);
         if *self.origin.load_full() != origin {
             self.origin.store(Arc::new(origin));
         }
@@ -445,41 +473,107 @@ impl Unit {
 }
 
 /// Which unit collects which account and region: two units that resolve to the same pair would
-/// publish the same series, so the second is refused.
+/// publish the same series, so one is refused: always the later in the configuration, whichever
+/// learnt its account first (so a restart, a reload or a slow STS never changes which one).
 #[derive(Debug, Default)]
 pub struct Claims {
     held: Mutex<HashMap<TargetId, Arc<Unit>>>,
 }
 
 /// The unit that holds a claim, as of the refusal: where it is defined now (a reload may have
-/// moved it), and all about it (for the log).
+/// moved it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub origin: String,
-    pub description: String,
 }
 
 impl Claims {
-    /// Claims `target` for `unit`; the error names the unit that holds it.
+    /// Claims `target` for `unit`. A unit earlier in the configuration takes the claim over from
+    /// a later one, which is refused from then on; a later one is refused, and the error names
+    /// the holder. A unit that becomes refused here is marked so and logged once, with what
+    /// tells the two units apart.
     pub fn claim(&self, target: &TargetId, unit: &Arc<Unit>) -> Result<(), Holder> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        match held.get(target) {
-            Some(holder) if holder.id == unit.id => Ok(()),
+        match held.get(target).cloned() {
+            Some(holder) if holder.id == unit.id => {
+                // It holds the claim: a refusal from before (the holder went away) is over.
+                if unit.state().refused.is_some() {
+                    unit.update_state(|state| state.refused = None);
+                }
+                Ok(())
+            }
+            Some(holder) if holder.rank() < unit.rank() => {
+                refuse(unit, &holder, target);
+                Err(Holder { origin: holder.origin().to_string() })
+            }
             Some(holder) => {
-                let origin = holder.origin().to_string();
-                Err(Holder { description: format!("{} ({origin})", holder.spec), origin })
+                held.insert(target.clone(), unit.clone());
+                if unit.state().refused.is_some() {
+                    unit.update_state(|state| state.refused = None);
+                }
+                refuse(&holder, unit, target);
+                Ok(())
             }
             None => {
                 held.insert(target.clone(), unit.clone());
+                if unit.state().refused.is_some() {
+                    unit.update_state(|state| state.refused = None);
+                }
                 Ok(())
             }
         }
+    }
+
+    /// Whether `unit` holds `target` (a unit earlier in the configuration may have taken it over
+    /// during a collection).
+    pub fn holds(&self, target: &TargetId, unit: &Unit) -> bool {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).get(target).is_some_and(|holder| holder.id == unit.id)
     }
 
     /// Releases whatever the unit holds.
     pub fn release(&self, unit_id: u64) {
         self.held.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, holder| holder.id != unit_id);
     }
+}
+
+/// Marks `unit` refused because `holder` collects `target`, logging it once.
+fn refuse(unit: &Unit, holder: &Unit, target: &TargetId) {
+    let reason = format!("the same account and region as {}", holder.origin());
+    if unit.state().refused.as_deref() == Some(reason.as_str()) {
+        return;
+    }
+    if unit.state().refused.is_none() {
+        let (origin, other) = (unit.origin(), holder.origin());
+        tracing::error!(unit = %unit.spec, target = %origin, other = %other, account = %target.account_id,
+            region = %target.region, differences = %differences(&holder.spec, &unit.spec),
+            "refusing a unit: {origin} collects {target}, which {other} (earlier in the configuration) collects too; remove one of them");
+    }
+    unit.update_state(|state| state.refused = Some(reason.clone()));
+}
+
+/// What tells two units' specs apart, for the log line of a refusal: `credentials: profile a /
+/// the default credential chain; labels: wave=1 / wave=2`.
+pub fn differences(a: &UnitSpec, b: &UnitSpec) -> String {
+    let labels = |spec: &UnitSpec| {
+        let text = spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        if text.is_empty() { "none".to_owned() } else { text }
+    };
+    let collectors = |spec: &UnitSpec| spec.collectors.iter().map(|k| k.label()).collect::<Vec<_>>().join(",");
+    let filters = |spec: &UnitSpec| format!("{:?}", spec.filters);
+    let account = |spec: &UnitSpec| spec.identity.account_id.clone().unwrap_or_else(|| "from STS".to_owned());
+    let mut out = Vec::new();
+    let mut compare = |what: &str, x: String, y: String| {
+        if x != y {
+            out.push(format!("{what}: {x} / {y}"));
+        }
+    };
+    compare("credentials", a.identity.to_string(), b.identity.to_string());
+    compare("account_id", account(a), account(b));
+    compare("labels", labels(a), labels(b));
+    compare("collectors", collectors(a), collectors(b));
+    compare("settings", format!("{:?}", a.settings), format!("{:?}", b.settings));
+    compare("filters", filters(a), filters(b));
+    if out.is_empty() { "nothing but their place in the configuration".to_owned() } else { out.join("; ") }
 }
 
 /// The units a process runs, swapped whole on reload, with the union of their static label
@@ -581,19 +675,39 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_names_where_the_holder_is_now() {
+    fn the_first_in_the_configuration_keeps_the_account_and_region_and_a_refusal_names_where_the_holder_is_now() {
         let claims = Claims::default();
         let target = TargetId { account_id: "111122223333".into(), region: "us-west-2".into() };
-        let holder = Unit::new(spec("us-west-2", None), "targets[0]".into());
-        let other = Unit::new(spec("us-west-2", None), "targets[1]".into());
-        assert_eq!(claims.claim(&target, &holder), Ok(()));
-        assert_eq!(claims.claim(&target, &holder), Ok(()), "a unit's own claim");
+        let first = Unit::new(spec("us-west-2", None), "targets[0]".into(), 0);
+        let second = Unit::new(spec("us-west-2", None), "targets[1]".into(), 1);
+        // The second learnt its account first (a slow STS for the first): it holds the claim
+        // until the first claims it.
+        assert_eq!(claims.claim(&target, &second), Ok(()));
+        assert_eq!(claims.claim(&target, &second), Ok(()), "a unit's own claim");
+        assert_eq!(claims.claim(&target, &first), Ok(()), "the first takes it over");
+        assert!(first.state().refused.is_none());
+        assert_eq!(second.state().refused.as_deref(), Some("the same account and region as targets[0]"));
+        assert!(claims.holds(&target, &first) && !claims.holds(&target, &second));
         // A reload moved the holder.
-        holder.set_origin("targets[3]".into());
-        let refusal = claims.claim(&target, &other).unwrap_err();
-        assert_eq!(refusal.origin, "targets[3]");
-        assert!(refusal.description.ends_with("(targets[3])"), "{}", refusal.description);
-        claims.release(holder.id);
-        assert_eq!(claims.claim(&target, &other), Ok(()));
+        first.set_place("targets[3]".into(), 0);
+        assert_eq!(claims.claim(&target, &second), Err(Holder { origin: "targets[3]".into() }));
+        assert_eq!(second.state().refused.as_deref(), Some("the same account and region as targets[3]"));
+        claims.release(first.id);
+        assert_eq!(claims.claim(&target, &second), Ok(()));
+        assert!(second.state().refused.is_none(), "it took over");
+    }
+
+    #[test]
+    fn differences_say_what_tells_two_units_apart() {
+        let mut a = spec("us-west-2", None);
+        let mut b = spec("us-west-2", None);
+        assert_eq!(differences(&a, &b), "nothing but their place in the configuration");
+        a.identity.profile = Some("sandbox".into());
+        b.identity.account_id = Some("111122223333".into());
+        b.labels.insert("wave".into(), "2".into());
+        assert_eq!(
+            differences(&a, &b),
+            "credentials: profile sandbox / the default credential chain; account_id: from STS / 111122223333; labels: none / wave=2"
+        );
     }
 }

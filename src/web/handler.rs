@@ -116,12 +116,16 @@ impl Web {
         if !self.supervisor.reloadable() {
             return text(StatusCode::OK, "Nothing to reload: the targets come from the flags, not --config.file\n");
         }
-        match self.supervisor.reload().await {
-            Ok(reconciled) => text(StatusCode::OK, &format!("Reloaded: {reconciled}\n")),
-            Err(error) => text(
+        // In a task of its own, as SIGHUP's: a client that gives up (and drops this request)
+        // does not abandon the reload half-way.
+        let supervisor = self.supervisor.clone();
+        match tokio::spawn(async move { supervisor.reload().await }).await {
+            Ok(Ok(reconciled)) => text(StatusCode::OK, &format!("Reloaded: {reconciled}\n")),
+            Ok(Err(error)) => text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("failed to reload the targets file; the running units go on unchanged: {error}\n"),
             ),
+            Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("the reload did not finish: {error}\n")),
         }
     }
 
