@@ -67,7 +67,7 @@ enum Plan {
     /// Unchanged: it goes on.
     Keep(Arc<Unit>),
     /// New, or the successor of a unit with the same credentials, region and filters.
-    Start { origin: String, spec: UnitSpec, rank: usize, predecessor: Option<Arc<Unit>> },
+    Start { origin: String, spec: Box<UnitSpec>, rank: usize, predecessor: Option<Arc<Unit>> },
 }
 
 /// The units of this process, and how to change them.
@@ -232,7 +232,7 @@ impl Supervisor {
                         unit.set_place(origin, rank);
                         Plan::Keep(unit)
                     }
-                    None => Plan::Start { origin, spec, rank, predecessor: None },
+                    None => Plan::Start { origin, spec: Box::new(spec), rank, predecessor: None },
                 }
             })
             .collect();
@@ -253,8 +253,8 @@ impl Supervisor {
         for entry in &plan {
             if let Plan::Start { origin, spec, rank, predecessor } = entry {
                 let unit = match predecessor {
-                    Some(old) => Unit::succeeding(old, spec.clone(), origin.clone(), *rank),
-                    None => Unit::new(spec.clone(), origin.clone(), *rank),
+                    Some(old) => Unit::succeeding(old, UnitSpec::clone(spec), origin.clone(), *rank),
+                    None => Unit::new(UnitSpec::clone(spec), origin.clone(), *rank),
                 };
                 let clients = self.aws.clients(&unit.spec, unit.api.clone()).await;
                 let mut operations: Vec<&str> = unit.spec.collectors.iter().map(|k| k.operation()).collect();

@@ -287,7 +287,7 @@ async fn a_reload_whose_client_gives_up_is_applied_whole() {
     drop(client);
     let after = scrape_url_until(&url, "the reload, applied whole", |s| {
         s.get("ads_config_last_reload_success_timestamp_seconds").is_some_and(|t| *t > loaded_at)
-            && of_unit(s, "", "us-east-1", &[]).get("ads_up").is_some()
+            && of_unit(s, "", "us-east-1", &[]).contains_key("ads_up")
     })
     .await;
     assert!(of_unit(&after, ACCOUNT, "eu-west-1", &[]).is_empty(), "the removed unit's series are gone");

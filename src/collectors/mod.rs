@@ -48,7 +48,8 @@ pub fn backoff(interval: Duration, max: Duration, failures: u32, jitter: f64) ->
     Duration::from_secs_f64(full * (0.5 + jitter.clamp(0.0, 1.0) / 2.0))
 }
 
-/// What one collection came to.
+/// What one collection came to (one value per collection, moved once: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Step {
     /// The unit resolved to the account and region another unit collects: nothing published.
     Refused { account_id: String },
