@@ -138,6 +138,15 @@ impl ErrorCode {
         }
     }
 
+    /// Whether AWS rejected the credentials themselves (unknown, expired, or with a signature that
+    /// does not match), as opposed to what they may do: a role's session is then assumed again.
+    pub fn rejects_credentials(&self) -> bool {
+        let ErrorCode::Aws(code) = self else { return false };
+        matches!(code.as_str(), "UnrecognizedClientException" | "InvalidClientTokenId" | "SignatureDoesNotMatch")
+            || code.starts_with("ExpiredToken")
+            || code.starts_with("InvalidSignature")
+    }
+
     /// The codes the alerts and dashboards select that an operation can answer, counted from 0
     /// so that `increase()` sees the first error of each: ADS (AWS JSON) and STS (query
     /// protocol) spell them differently.
@@ -259,5 +268,23 @@ mod tests {
         assert_eq!(ErrorCode::aws("aws:credentials").as_str(), "aws:aws:credentials");
         assert_eq!(ErrorCode::aws("ThrottlingException").as_str(), "ThrottlingException");
         assert_eq!(ErrorCode::aws("Credentials").as_str(), "Credentials", "AWS's codes are case-sensitive");
+    }
+
+    #[test]
+    fn rejected_credentials_are_told_from_missing_permissions() {
+        for rejected in [
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+            "ExpiredTokenException",
+            "ExpiredToken",
+            "InvalidSignatureException",
+            "SignatureDoesNotMatch",
+        ] {
+            assert!(ErrorCode::aws(rejected).rejects_credentials(), "{rejected}");
+        }
+        for other in ["AuthorizationErrorException", "AccessDenied", "ThrottlingException"] {
+            assert!(!ErrorCode::aws(other).rejects_credentials(), "{other}");
+        }
+        assert!(!ErrorCode::Credentials.rejects_credentials());
     }
 }

@@ -501,3 +501,28 @@ async fn a_slow_sts_does_not_reorder_duplicates() {
     let refusal = process.lines_eventually("refusing a unit").await;
     assert!(refusal.iter().all(|l| l.contains("targets[1] collects")), "{refusal:?}");
 }
+
+/// When AWS rejects a role's session (revoked sessions, a changed trust policy, an endpoint that
+/// restarted), the unit forgets it and assumes the role again at its next collection, instead of
+/// failing until the session expires an hour later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_role_credentials_are_assumed_again() {
+    let (simulator, running) = accounts().await;
+    let targets = format!("targets:\n  - role_arn: {ROLE_C}\n    regions: [us-west-2]\n");
+    let (exporter, _dir) = start(&running, &targets, Duration::from_millis(200)).await;
+    let collected =
+        |n: f64| move |s: &Samples| of_unit(s, C, "us-west-2", &[]).get("ads_collections_total") >= Some(&n);
+    scrape_all_until(&exporter, "the role's collections", collected(2.0)).await;
+    let assumed = simulator.requests_of("AssumeRole").len();
+    assert_eq!(assumed, 1, "one session, cached");
+    simulator.forget_sessions();
+    let samples = scrape_all_until(&exporter, "a rejection, then recovery", |s| {
+        let c = of_unit(s, C, "us-west-2", &[]);
+        errors(&c, "UnrecognizedClientException") >= 1.0 && c.get("ads_up") == Some(&1.0)
+    })
+    .await;
+    let c = of_unit(&samples, C, "us-west-2", &[]);
+    assert_eq!(value(&c, "ads_collection_failures_total"), 1.0, "one failed collection, then a new session");
+    assert_eq!(simulator.requests_of("AssumeRole").len(), 2);
+    exporter.shutdown().await;
+}

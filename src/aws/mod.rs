@@ -15,6 +15,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use aws_sdk_applicationdiscovery::config::Region;
 use aws_sdk_applicationdiscovery::config::retry::{RetryPartition, TokenBucket};
 use aws_smithy_http_client::tls;
@@ -66,6 +67,81 @@ pub struct UnitClients {
     /// For `GetCallerIdentity`, with the unit's base credentials; `None` where the account is
     /// known without asking.
     pub sts: Option<aws_sdk_sts::Client>,
+    /// The assumed role's credentials, cached by the unit, where the target names a role.
+    pub role: Option<Arc<RoleCredentials>>,
+}
+
+impl UnitClients {
+    /// AWS rejected the unit's credentials: a unit with a role forgets its session, so that its
+    /// next call assumes the role again (base credentials are the chain's, shared by every unit
+    /// of the profile: they stay). Returns whether there was a session to forget.
+    pub fn credentials_rejected(&self) -> bool {
+        self.role.as_ref().is_some_and(|role| role.forget())
+    }
+}
+
+/// How long before they expire cached role credentials are renewed.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+/// An assumed role's credentials, cached for one unit until shortly before they expire, or until
+/// AWS rejects them ([`RoleCredentials::forget`]): revoked sessions, a changed trust policy or an
+/// endpoint that restarted would otherwise fail the unit until the session expired, up to an hour.
+/// (The SDK's own identity cache cannot be told to forget one entry.)
+#[derive(Debug)]
+pub struct RoleCredentials {
+    provider: SharedCredentialsProvider,
+    cached: std::sync::Mutex<Option<Credentials>>,
+    /// One AssumeRole at a time per unit.
+    renewing: tokio::sync::Mutex<()>,
+}
+
+impl RoleCredentials {
+    fn new(provider: impl ProvideCredentials + 'static) -> RoleCredentials {
+        RoleCredentials {
+            provider: SharedCredentialsProvider::new(provider),
+            cached: std::sync::Mutex::new(None),
+            renewing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn fresh(&self) -> Option<Credentials> {
+        let cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        cached
+            .as_ref()
+            .filter(|c| c.expiry().is_none_or(|expiry| expiry > std::time::SystemTime::now() + RENEW_BEFORE))
+            .cloned()
+    }
+
+    /// Forgets the cached credentials; whether there were any.
+    pub fn forget(&self) -> bool {
+        self.cached.lock().unwrap_or_else(|p| p.into_inner()).take().is_some()
+    }
+
+    async fn get(&self) -> aws_credential_types::provider::Result {
+        if let Some(credentials) = self.fresh() {
+            return Ok(credentials);
+        }
+        let _renewing = self.renewing.lock().await;
+        if let Some(credentials) = self.fresh() {
+            return Ok(credentials);
+        }
+        let credentials = self.provider.provide_credentials().await?;
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some(credentials.clone());
+        Ok(credentials)
+    }
+}
+
+/// The unit's clients share the cache through this handle.
+#[derive(Debug, Clone)]
+struct CachedRole(Arc<RoleCredentials>);
+
+impl ProvideCredentials for CachedRole {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.0.get())
+    }
 }
 
 /// The account of each profile's base credentials, asked of STS once and shared by every unit
@@ -193,16 +269,24 @@ impl AwsContext {
         if let Some(url) = &self.settings.endpoint_url {
             ads = ads.endpoint_url(url.as_str());
         }
-        if let Some(role) = &spec.identity.role {
-            let mut provider = AssumeRoleProvider::builder(role.arn.clone())
-                .session_name(role.session_name.clone())
-                .region(Region::new(spec.region.clone()))
-                .configure(&sts);
-            if let Some(id) = &role.external_id {
-                provider = provider.external_id(id.clone());
+        let role = match &spec.identity.role {
+            Some(role) => {
+                let mut provider = AssumeRoleProvider::builder(role.arn.clone())
+                    .session_name(role.session_name.clone())
+                    .region(Region::new(spec.region.clone()))
+                    .configure(&sts);
+                if let Some(id) = &role.external_id {
+                    provider = provider.external_id(id.clone());
+                }
+                let cache = Arc::new(RoleCredentials::new(provider.build().await));
+                // The unit caches its role's credentials itself, so that it can forget them.
+                ads = ads
+                    .credentials_provider(CachedRole(cache.clone()))
+                    .identity_cache(aws_sdk_applicationdiscovery::config::IdentityCache::no_cache());
+                Some(cache)
             }
-            ads = ads.credentials_provider(provider.build().await);
-        }
+            None => None,
+        };
         let sts_client = spec.identity.known_account().is_none().then(|| {
             let config = aws_sdk_sts::config::Builder::from(&sts)
                 .retry_partition(own_partition(&partition, "sts"))
@@ -210,7 +294,7 @@ impl AwsContext {
                 .build();
             aws_sdk_sts::Client::from_conf(config)
         });
-        UnitClients { ads: aws_sdk_applicationdiscovery::Client::from_conf(ads.build()), sts: sts_client }
+        UnitClients { ads: aws_sdk_applicationdiscovery::Client::from_conf(ads.build()), sts: sts_client, role }
     }
 }
 

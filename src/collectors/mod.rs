@@ -282,6 +282,10 @@ impl Collector {
                             failures = failures_in_a_row + 1, "collection failed again");
                     }
                     tracing::debug!(unit = %name, collector = %kind, detail = %error.detail(), "the failure in full");
+                    if code.rejects_credentials() && self.clients.credentials_rejected() {
+                        tracing::info!(unit = %name, collector = %kind, code = %code,
+                            "AWS rejected the role's credentials: the next collection assumes the role again");
+                    }
                 }
             }
             (failures_in_a_row, last_code) = match &result {

@@ -242,6 +242,12 @@ impl Simulator {
         self.fault_changed.send_modify(|n| *n += 1);
     }
 
+    /// Forgets every session it issued, as a restart would (or, on AWS, revoking a role's
+    /// sessions): their credentials are refused from now on, as never issued.
+    pub fn forget_sessions(&self) {
+        self.state().sessions.clear();
+    }
+
     /// The most recent requests, oldest first (at most 1,024 are kept).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state().requests.iter().cloned().collect()
