@@ -297,7 +297,8 @@ pub struct AwsArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Logging")]
 pub struct LogArgs {
-    /// Log level (error, warn, info, debug, trace) or tracing filter directives.
+    /// Log level (error, warn or warning, info, debug, trace) or tracing filter directives such as
+    /// info,aws_smithy_runtime=debug.
     #[arg(long = "log.level", env = "ADS_EXPORTER_LOG_LEVEL", value_name = "LEVEL", default_value = "info",
           value_parser = parse_log_level)]
     pub level: String,
@@ -396,10 +397,41 @@ pub fn parse_endpoint_url(value: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// The log levels, as `--log.level` takes them (and `warning` for `warn`).
+const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// A level, or `tracing` filter directives (`info,aws_smithy_runtime=debug`), with `warning` read
+/// as `warn`. A bare word that is no level is refused: `tracing` would take it as a target name
+/// and silence every line, errors included.
 pub fn parse_log_level(value: &str) -> Result<String, String> {
+    let level = |word: &str| {
+        let word = word.trim().to_ascii_lowercase();
+        let word = if word == "warning" { "warn".to_owned() } else { word };
+        LEVELS.contains(&word.as_str()).then_some(word)
+    };
+    let usage = "use error, warn (or warning), info, debug or trace, or filter directives such as \
+                 info,aws_smithy_runtime=debug";
+    let mut directives = Vec::new();
+    for part in value.split(',').map(str::trim) {
+        if let Some(level) = level(part) {
+            directives.push(level);
+            continue;
+        }
+        let Some((target, wanted)) = part.rsplit_once('=') else {
+            return Err(format!("'{part}' is not a log level: {usage}"));
+        };
+        let Some(wanted) = level(wanted) else {
+            return Err(format!("'{wanted}' in '{part}' is not a log level: {usage}"));
+        };
+        if target.trim().is_empty() {
+            return Err(format!("'{part}' names no target: {usage}"));
+        }
+        directives.push(format!("{}={wanted}", target.trim()));
+    }
+    let directives = directives.join(",");
     tracing_subscriber::EnvFilter::builder()
-        .parse(value)
-        .map(|_| value.to_owned())
+        .parse(&directives)
+        .map(|_| directives.clone())
         .map_err(|e| format!("'{value}' is not a level or filter: {e}"))
 }
 
@@ -619,6 +651,9 @@ mod tests {
             (&["--aws.account-id", "12345"], "--aws.account-id"),
             (&["--config.file", "t.yml", "--aws.account-id", "123456789012"], "--config.file"),
             (&["--log.level", "loud=="], "--log.level"),
+            (&["--log.level", "verbose"], "--log.level"),
+            (&["--log.level", "info,verbose"], "--log.level"),
+            (&["--log.level", "hyper=loud"], "--log.level"),
             (&["--web.telemetry-path", "metrics"], "--web.telemetry-path"),
             (&["--config.file", "t.yml", "--filter.agent-id", "a"], "--config.file"),
             (&["--config.file", "t.yml", "--aws.profile", "p"], "--config.file"),
@@ -662,6 +697,24 @@ mod tests {
         assert_eq!(config.defaults.settings.interval, Duration::from_secs(5));
         let config = parse(&["--demo", "--collector.interval=1m"]).unwrap().config().unwrap();
         assert_eq!(config.defaults.settings.interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn log_levels_and_directives() {
+        for (given, taken) in [
+            ("info", "info"),
+            ("WARNING", "warn"),
+            ("warning", "warn"),
+            ("Debug", "debug"),
+            ("info,aws_smithy_runtime=debug", "info,aws_smithy_runtime=debug"),
+            ("warn, hyper=warning", "warn,hyper=warn"),
+        ] {
+            assert_eq!(parse_log_level(given).as_deref(), Ok(taken), "{given}");
+        }
+        for bad in ["verbose", "loud", "info,verbose", "hyper=loud", "=debug"] {
+            let error = parse_log_level(bad).unwrap_err();
+            assert!(error.contains("error, warn (or warning), info, debug or trace"), "{bad}: {error}");
+        }
     }
 
     #[test]

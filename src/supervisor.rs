@@ -189,6 +189,16 @@ impl Supervisor {
             Targets::File(path) => crate::target::file::load(path, &self.defaults)?,
             Targets::Specs(targets) => targets.clone(),
         };
+        if self.aws.settings().static_credentials.is_none() {
+            let profiles = targets.iter().filter_map(|t| {
+                let at = match &self.targets {
+                    Targets::Flags(_) => "--aws.profile".to_owned(),
+                    _ => format!("{}.profile", t.origin),
+                };
+                t.identity.profile.as_deref().map(|p| (at, p))
+            });
+            crate::aws::check_profiles(profiles).await?;
+        }
         let mut regions: HashMap<Identity, Option<String>> = HashMap::new();
         for target in targets.iter().filter(|t| t.regions.is_empty()) {
             if !regions.contains_key(&target.identity) {

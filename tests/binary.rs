@@ -20,6 +20,8 @@ fn bad_flags_exit_non_zero_with_one_line_naming_the_flag() {
         (&["--web.listen-address", "300.1.1.1:80"], "--web.listen-address"),
         (&["--aws.endpoint-url", "localhost:4566"], "--aws.endpoint-url"),
         (&["--log.format", "xml"], "--log.format"),
+        (&["--log.level", "verbose"], "--log.level"),
+        (&["--log.level", "info,warning=loud"], "--log.level"),
     ] {
         let output = command().args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -239,4 +241,98 @@ async fn a_collector_flag_wins_over_its_variable() {
     );
     running.signal("TERM");
     tokio::task::block_in_place(|| running.wait_for_exit(Duration::from_secs(20)));
+}
+
+/// `--log.level warning` is `warn`: its lines are written (an unknown word used to be taken as a
+/// tracing target, which silenced everything, errors included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_warning_level_logs_warnings() {
+    let (simulator, running) = simulator(vec![Task::new("export-1", SUCCEEDED, 1_700_000_000.0)]).await;
+    simulator.set_fault(Some(ads_exporter::simulator::FaultPlan::always(ads_exporter::simulator::Fault::Throttle)));
+    let endpoint = running.endpoint_url();
+    let args = [
+        "--aws.endpoint-url",
+        &endpoint,
+        "--aws.sts-endpoint-url",
+        &endpoint,
+        "--aws.region",
+        "us-west-2",
+        "--aws.max-attempts",
+        "1",
+        "--log.level",
+        "warning",
+    ];
+    let mut exporter = command();
+    exporter.env("AWS_ACCESS_KEY_ID", "AKIDTEST").env("AWS_SECRET_ACCESS_KEY", "test-secret");
+    exporter.args(["--web.listen-address", "127.0.0.1:0"]).args(common::process::EXPORT_TASKS_ONLY).args(args);
+    let (process, _) = tokio::task::block_in_place(|| start_and_read(exporter, "level=warn", false));
+    let failed = process.lines_eventually("collection failed").await;
+    assert!(failed[0].contains("level=warn") && failed[0].contains("ThrottlingException"), "{}", failed[0]);
+    assert!(process.lines_with("level=info").is_empty(), "no info line at warn");
+}
+
+/// Keys from a profile in the shared config file: aws-config's debug lines print the access key
+/// id; the log masks it at every level (the secret was never printed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_access_key_id_reaches_the_log_even_at_trace() {
+    let (_simulator, running) = simulator(vec![Task::new("export-1", SUCCEEDED, 1_700_000_000.0)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let (key, secret) = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    std::fs::write(
+        &config,
+        format!("[profile keys]\nregion = us-west-2\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let endpoint = running.endpoint_url();
+    let mut exporter = command();
+    exporter
+        .env("AWS_CONFIG_FILE", &config)
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .args(common::process::EXPORT_TASKS_ONLY)
+        .args(["--aws.profile", "keys", "--aws.endpoint-url", &endpoint, "--aws.sts-endpoint-url", &endpoint])
+        .args(["--log.level", "trace"]);
+    let (process, addr) =
+        tokio::task::block_in_place(|| start_and_read(exporter, "message=\"serving metrics\" addr=", false));
+    scrape_url_until(&format!("http://{addr}"), "a successful collection", |s| {
+        s.iter().any(|(k, v)| k.starts_with("ads_up{") && *v == 1.0)
+    })
+    .await;
+    process.lines_eventually("first collection succeeded").await;
+    let masked = process.lines_with("AKIA****");
+    assert!(!masked.is_empty(), "aws-config printed the key id, masked");
+    assert!(process.lines_with(key).is_empty(), "the key id is in the log: {:?}", process.lines_with(key));
+    assert!(process.lines_with(secret).is_empty());
+}
+
+/// A profile that is in neither shared file is refused at start (and reload), naming the
+/// profile and the files looked in, instead of failing every collection.
+#[test]
+fn a_missing_profile_is_refused_at_start_naming_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[profile other]\nregion = us-west-2\n").unwrap();
+    let output = command()
+        .env("AWS_CONFIG_FILE", &config)
+        .args(["--aws.profile", "nope", "--aws.region", "us-west-2", "--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("--aws.profile: no profile \"nope\""), "{stderr}");
+    assert!(stderr.contains(&config.display().to_string()) && stderr.contains("/dev/null"), "{stderr}");
+    let targets = dir.path().join("targets.yml");
+    std::fs::write(
+        &targets,
+        "targets:\n  - regions: [us-west-2]\n  - profile: does-not-exist\n    regions: [us-west-2]\n",
+    )
+    .unwrap();
+    let output = command()
+        .env("AWS_CONFIG_FILE", &config)
+        .args(["--config.file", targets.to_str().unwrap(), "--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("targets[1].profile: no profile \"does-not-exist\""), "{stderr}");
 }

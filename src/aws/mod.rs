@@ -298,6 +298,38 @@ impl AwsContext {
     }
 }
 
+/// The shared config and credentials files the SDK reads (`AWS_CONFIG_FILE`,
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`), for messages.
+pub fn profile_files() -> [String; 2] {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "~".to_owned());
+    let file =
+        |variable: &str, default: &str| std::env::var(variable).unwrap_or_else(|_| format!("{home}/.aws/{default}"));
+    [file("AWS_CONFIG_FILE", "config"), file("AWS_SHARED_CREDENTIALS_FILE", "credentials")]
+}
+
+/// Checks that each named profile is in the shared config or credentials files; the error names
+/// the profile, where the configuration names it, and the files looked in. A missing profile
+/// would otherwise pass and fail every collection of its units.
+pub async fn check_profiles<'a>(profiles: impl IntoIterator<Item = (String, &'a str)>) -> Result<(), String> {
+    let profiles: Vec<(String, &str)> = profiles.into_iter().collect();
+    if profiles.is_empty() {
+        return Ok(());
+    }
+    let fs = aws_types::os_shim_internal::Fs::real();
+    let env = aws_types::os_shim_internal::Env::real();
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let [config, credentials] = profile_files();
+    let set = aws_config::profile::load(&fs, &env, &files, None)
+        .await
+        .map_err(|e| format!("cannot read the AWS profiles ({config}, {credentials}): {e}"))?;
+    let missing: Vec<String> = profiles
+        .iter()
+        .filter(|(_, name)| set.get_profile(name).is_none())
+        .map(|(at, name)| format!("{at}: no profile {name:?} in {config} or {credentials}"))
+        .collect();
+    if missing.is_empty() { Ok(()) } else { Err(missing.join("; ")) }
+}
+
 /// A retry partition with a token bucket of its own (not one from the SDK's process-wide map).
 fn own_partition(unit: &str, service: &str) -> RetryPartition {
     RetryPartition::custom(format!("{unit}-{service}")).token_bucket(TokenBucket::default()).build()

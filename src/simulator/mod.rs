@@ -113,9 +113,15 @@ struct Session {
 /// The unique id of a role (`AROA` and 17 characters), the same for every session of it, as
 /// AWS has it: derived from the role's ARN.
 fn role_id(arn: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, arn.as_bytes());
+    unique_id("AROA", arn)
+}
+
+/// A unique id of IAM's (`AROA`, `AIDA`, and 17 characters) derived from `of`: never `of` itself
+/// (a user's id is not its access key id).
+fn unique_id(prefix: &str, of: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, of.as_bytes());
     let hex: String = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
-    format!("AROA{}", &hex[..17])
+    format!("{prefix}{}", &hex[..17])
 }
 
 /// Who signed a request.
@@ -414,7 +420,7 @@ impl Simulator {
         Ok(Caller {
             access_key_id: access_key_id.to_owned(),
             arn: format!("arn:aws:iam::{account}:user/simulated"),
-            user_id: format!("AIDA{access_key_id}"),
+            user_id: unique_id("AIDA", access_key_id),
             account,
         })
     }
