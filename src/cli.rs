@@ -16,10 +16,20 @@ use crate::simulator::Fault;
 use crate::target::file::{Defaults, TargetSpec, check_region};
 use crate::target::{Filters, Identity, Kind, UnitSettings};
 
+/// What `--version` prints: the version, git revision and compiler, as `ads_exporter_build_info`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("ADS_EXPORTER_REVISION"),
+    ", rustc ",
+    env!("ADS_EXPORTER_RUSTC_VERSION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ads_exporter",
-    version,
+    version = VERSION,
     about = "Prometheus exporter for AWS Application Discovery Service: export tasks and the discovery pipeline",
     long_about = "Prometheus exporter for AWS Application Discovery Service (ADS): export tasks, \
         continuous exports, imports, agents and collectors.\n\n\
@@ -465,6 +475,12 @@ impl Cli {
     /// The configuration of the exporter (not of `simulate`); an error names the flags that do
     /// not fit together.
     pub fn config(&self) -> Result<Config, String> {
+        let addresses = &self.web.listen_addresses;
+        if let Some(twice) =
+            addresses.iter().enumerate().find_map(|(i, a)| (a.port() != 0 && addresses[..i].contains(a)).then_some(a))
+        {
+            return Err(format!("--web.listen-address {twice} is given twice"));
+        }
         if self.collector.shard_index >= self.collector.shard_count {
             return Err(format!(
                 "--collector.shard-index {} must be below --collector.shard-count {}",
@@ -629,6 +645,14 @@ mod tests {
         assert_eq!(config.collection.concurrency, 2);
         assert!(config.web.enable_lifecycle);
         assert_eq!(config.aws.sts_endpoint_url.unwrap().as_str(), "http://127.0.0.1:1/");
+        let error = parse(&["--web.listen-address=:10237", "--web.listen-address=0.0.0.0:10237"])
+            .unwrap()
+            .config()
+            .unwrap_err();
+        assert_eq!(error, "--web.listen-address 0.0.0.0:10237 is given twice");
+        assert!(
+            parse(&["--web.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"]).unwrap().config().is_ok()
+        );
         let error = parse(&["--collector.shard-index=2", "--collector.shard-count=2"]).unwrap().config().unwrap_err();
         assert!(error.contains("--collector.shard-index 2 must be below --collector.shard-count 2"), "{error}");
     }

@@ -33,7 +33,10 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Binds the listen addresses, loads the targets and starts collecting and serving.
+    /// Reads the web configuration and targets files, then binds the listen addresses (so that
+    /// a bad file is named before a busy port), starts collecting and serving, and logs the
+    /// effective settings once, and once more when every unit has finished its first
+    /// collection.
     pub async fn start(mut config: Config) -> Result<Exporter, Error> {
         let demo = if config.demo { Some(start_demo_simulator().await?) } else { None };
         if let Some(running) = &demo {
@@ -48,32 +51,54 @@ impl Exporter {
             Some(path) => crate::web::webconfig::load(path).map_err(Error::WebConfig)?,
             None => crate::web::webconfig::WebConfig::default(),
         };
+        let aws = AwsContext::new(config.aws.clone());
+        let file = matches!(config.targets, Targets::File(_));
+        let supervisor =
+            Supervisor::new(aws, config.targets.clone(), config.defaults.clone(), config.collection.clone());
+        let loaded = supervisor.load().await.map_err(|e| match file {
+            true => Error::TargetsFile(e),
+            false if e.contains("no region") => Error::NoRegion,
+            false => Error::Targets(e),
+        })?;
+
         let tls = web_config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let mut listeners = Vec::new();
         for &addr in &config.web.listen_addresses {
             let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?;
             listeners.push(listener);
         }
-        let addrs = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
 
         crate::metrics::process::record_start();
         let exposition = crate::metrics::Exposition::new()?;
-        if let Some(endpoint) = &config.aws.endpoint_url {
-            tracing::info!(%endpoint, "sending ADS calls to a custom endpoint");
+        for (service, endpoint, source) in custom_endpoints(&config.aws) {
+            tracing::info!(%endpoint, source, "sending {service} calls to a custom endpoint");
         }
-        if let Some(endpoint) = &config.aws.sts_endpoint_url {
-            tracing::info!(%endpoint, "sending STS calls to a custom endpoint");
-        }
-        let aws = AwsContext::new(config.aws.clone());
-        let file = matches!(config.targets, Targets::File(_));
-        let supervisor =
-            Supervisor::start(aws, config.targets.clone(), config.defaults.clone(), config.collection.clone())
-                .await
-                .map_err(|e| match file {
-                    true => Error::TargetsFile(e),
-                    false if e.contains("no region") => Error::NoRegion,
-                    false => Error::Targets(e),
-                })?;
+        let reconciled = supervisor.begin(loaded).await;
+        let list = supervisor.units();
+        let settings = |pick: fn(&crate::target::UnitSpec) -> String| {
+            let values: std::collections::BTreeSet<String> = list.units.iter().map(|u| pick(&u.spec)).collect();
+            values.into_iter().collect::<Vec<_>>().join(" ")
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            revision = env!("ADS_EXPORTER_REVISION"),
+            targets = %targets_source(&config),
+            units = list.units.len(),
+            refused = list.units.iter().filter(|u| u.state().refused.is_some()).count(),
+            elsewhere = reconciled.elsewhere,
+            shard = %format!("{}/{}", config.collection.shard.index, config.collection.shard.count),
+            intervals = %settings(|s| humantime::format_duration(s.settings.interval).to_string()),
+            timeouts = %settings(|s| humantime::format_duration(s.settings.timeout).to_string()),
+            collectors = %settings(|s| s.collectors.iter().map(|k| k.label()).collect::<Vec<_>>().join(",")),
+            concurrency = config.collection.concurrency,
+            telemetry_path = %config.web.telemetry_path,
+            tls = tls.is_some(),
+            basic_auth = web_config.auth.is_some(),
+            lifecycle = config.web.enable_lifecycle,
+            "effective settings"
+        );
 
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -97,6 +122,10 @@ impl Exporter {
                 async move { stop.cancelled().await },
             ));
         }
+        for addr in &addrs {
+            tracing::info!(%addr, scheme, basic_auth = web_config.auth.is_some(), "serving metrics");
+        }
+        tasks.spawn(announce_ready(supervisor.clone(), cancel.clone()));
         Ok(Exporter { addrs, supervisor, _demo: demo, cancel, tasks, drain_timeout: config.web.limits.drain_timeout })
     }
 
@@ -114,6 +143,69 @@ impl Exporter {
         if tokio::time::timeout(self.drain_timeout + Duration::from_secs(1), drain).await.is_err() {
             tracing::warn!("shutdown took too long; stopping anyway");
             self.tasks.abort_all();
+        }
+    }
+}
+
+/// Where the targets come from, for the log.
+fn targets_source(config: &Config) -> String {
+    match &config.targets {
+        Targets::File(path) => format!("--config.file {}", path.display()),
+        Targets::Flags(_) => "the command-line flags".to_owned(),
+        Targets::Specs(_) if config.demo => "the demo's accounts".to_owned(),
+        Targets::Specs(_) => "a fixed list".to_owned(),
+    }
+}
+
+/// The endpoints that replace AWS's: the flags', else the SDK's environment variables
+/// (`AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`), with where each comes from.
+fn custom_endpoints(aws: &crate::config::AwsSettings) -> Vec<(&'static str, String, &'static str)> {
+    let from_env = |service: &'static str, flag: Option<&url::Url>, flag_name: &'static str, variable: &'static str| {
+        if let Some(url) = flag {
+            return Some((service, url.to_string(), flag_name));
+        }
+        for name in [variable, "AWS_ENDPOINT_URL"] {
+            if let Ok(value) = std::env::var(name)
+                && !value.trim().is_empty()
+            {
+                return Some((service, value, name));
+            }
+        }
+        None
+    };
+    [
+        from_env(
+            "ADS",
+            aws.endpoint_url.as_ref(),
+            "--aws.endpoint-url",
+            "AWS_ENDPOINT_URL_APPLICATION_DISCOVERY_SERVICE",
+        ),
+        from_env("STS", aws.sts_endpoint_url.as_ref(), "--aws.sts-endpoint-url", "AWS_ENDPOINT_URL_STS"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Logs once when every unit has finished its first collection (what `/-/ready` waits for).
+async fn announce_ready(supervisor: Arc<Supervisor>, cancel: CancellationToken) {
+    loop {
+        if supervisor.ready() {
+            let list = supervisor.units();
+            let slots = || list.units.iter().filter(|u| u.state().refused.is_none()).flat_map(|u| u.slots.iter());
+            tracing::info!(
+                units = list.units.len(),
+                collectors = slots().count(),
+                up = slots().filter(|s| s.published().up()).count(),
+                failing = slots().filter(|s| !s.published().up()).count(),
+                refused = list.units.iter().filter(|u| u.state().refused.is_some()).count(),
+                "ready: every unit has finished its first collection"
+            );
+            return;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
 }

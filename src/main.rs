@@ -57,9 +57,6 @@ async fn run(cli: &Cli) -> Result<(), String> {
     // Before anything slow: a signal during start-up waits for it instead of killing the process.
     let (mut shutdown, mut hangups) = ads_exporter::signals::listen();
     let exporter = Exporter::start(config).await.map_err(|e| e.to_string())?;
-    for addr in &exporter.addrs {
-        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "serving metrics");
-    }
     loop {
         tokio::select! {
             () = shutdown.wait() => break,

@@ -21,12 +21,16 @@ use crate::collectors::{Collector, IDENTITY_OPERATION, Pools, caller_account};
 use crate::config::{CollectionSettings, Targets};
 use crate::data::export_tasks::Lifecycle;
 use crate::error::ErrorCode;
-use crate::metrics::ReloadStatus;
+use crate::metrics::{ReloadFailure, ReloadStatus};
 use crate::target::file::{ADS_REGIONS, Defaults, expand};
 use crate::target::{Claims, Identity, Kind, Published, Unit, UnitList, UnitSpec};
 
 /// How long loading waits for STS to tell new units' accounts.
 const ACCOUNT_LOOKUP: Duration = Duration::from_secs(5);
+
+/// The units a configuration holds for this shard (with where each is defined), and how many
+/// fall in other shards.
+pub type Loaded = (Vec<(String, UnitSpec)>, usize);
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,36 +94,37 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Loads the targets and starts collecting; an error (a bad targets file, no region) means
-    /// the exporter cannot start.
-    pub async fn start(
+    /// A supervisor of no units yet: [`Supervisor::load`] reads the targets (before the web
+    /// server binds its ports, so that a bad file is named first), [`Supervisor::begin`] starts
+    /// them.
+    pub fn new(
         aws: AwsContext,
         targets: Targets,
         defaults: Defaults,
         collection: CollectionSettings,
-    ) -> Result<Arc<Supervisor>, String> {
-        let supervisor = Arc::new(Supervisor {
+    ) -> Arc<Supervisor> {
+        Arc::new(Supervisor {
             aws,
             targets,
             defaults,
             pools: Pools::new(collection.concurrency),
             collection,
             units: ArcSwap::from_pointee(UnitList::default()),
-            reload_status: ArcSwap::from_pointee(ReloadStatus { successful: false, success_timestamp: 0.0 }),
+            reload_status: ArcSwap::from_pointee(ReloadStatus::default()),
             reloading: Mutex::new(()),
             tasks: std::sync::Mutex::new(HashMap::new()),
             claims: Arc::new(Claims::default()),
             cancel: CancellationToken::new(),
             ready: AtomicBool::new(false),
-        });
-        let _reloading = supervisor.reloading.lock().await;
-        let loaded = supervisor.load().await?;
-        let reconciled = supervisor.apply(loaded).await;
-        tracing::info!(%reconciled, shard = supervisor.collection.shard.index,
-            shards = supervisor.collection.shard.count, "collecting");
-        supervisor.set_reload_status(ReloadStatus { successful: true, success_timestamp: unix_now() });
-        drop(_reloading);
-        Ok(supervisor)
+        })
+    }
+
+    /// Starts collecting the units `load` found.
+    pub async fn begin(&self, loaded: Loaded) -> Reconciled {
+        let _reloading = self.reloading.lock().await;
+        let reconciled = self.apply(loaded).await;
+        self.set_reload_status(ReloadStatus { successful: true, success_timestamp: unix_now(), error: None });
+        reconciled
     }
 
     /// The units as of now.
@@ -128,7 +133,17 @@ impl Supervisor {
     }
 
     pub fn reload_status(&self) -> ReloadStatus {
-        **self.reload_status.load()
+        ReloadStatus::clone(&self.reload_status.load())
+    }
+
+    /// Where the targets come from.
+    pub fn targets(&self) -> &Targets {
+        &self.targets
+    }
+
+    /// This process's shard.
+    pub fn shard(&self) -> crate::config::Shard {
+        self.collection.shard
     }
 
     fn set_reload_status(&self, status: ReloadStatus) {
@@ -168,13 +183,14 @@ impl Supervisor {
         match self.load().await {
             Ok(loaded) => {
                 let reconciled = self.apply(loaded).await;
-                self.set_reload_status(ReloadStatus { successful: true, success_timestamp: unix_now() });
+                self.set_reload_status(ReloadStatus { successful: true, success_timestamp: unix_now(), error: None });
                 tracing::info!(file = %path.display(), %reconciled, "reloaded the targets file");
                 Ok(reconciled)
             }
             Err(error) => {
                 let previous = self.reload_status();
-                self.set_reload_status(ReloadStatus { successful: false, ..previous });
+                let failed = ReloadFailure { at: unix_now(), error: error.clone() };
+                self.set_reload_status(ReloadStatus { successful: false, error: Some(failed), ..previous });
                 tracing::error!(%error, "refused to reload the targets file; the running units go on unchanged");
                 Err(error)
             }
@@ -182,8 +198,8 @@ impl Supervisor {
     }
 
     /// The units of the configuration that fall in this process's shard, and how many fall in
-    /// others.
-    async fn load(&self) -> Result<(Vec<(String, UnitSpec)>, usize), String> {
+    /// others; an error (a bad targets file, a missing profile, no region) names what is wrong.
+    pub async fn load(&self) -> Result<Loaded, String> {
         let targets = match &self.targets {
             Targets::Flags(target) => vec![(**target).clone()],
             Targets::File(path) => crate::target::file::load(path, &self.defaults)?,
@@ -226,7 +242,7 @@ impl Supervisor {
     /// their counters and export lifecycle, removed ones stopped (and their claims released, so
     /// that their successors may claim), new ones started. Everything that waits (clients, STS)
     /// comes before anything is stopped or released: a reload is applied whole or not at all.
-    async fn apply(&self, (specs, elsewhere): (Vec<(String, UnitSpec)>, usize)) -> Reconciled {
+    async fn apply(&self, (specs, elsewhere): Loaded) -> Reconciled {
         let current = self.units.load_full();
         let mut leftover: Vec<Option<Arc<Unit>>> = current.units.iter().cloned().map(Some).collect();
         let single = specs.len() == 1;

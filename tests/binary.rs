@@ -298,7 +298,7 @@ async fn no_access_key_id_reaches_the_log_even_at_trace() {
         s.iter().any(|(k, v)| k.starts_with("ads_up{") && *v == 1.0)
     })
     .await;
-    process.lines_eventually("first collection succeeded").await;
+    process.lines_eventually("ready: every unit has finished its first collection").await;
     let masked = process.lines_with("AKIA****");
     assert!(!masked.is_empty(), "aws-config printed the key id, masked");
     assert!(process.lines_with(key).is_empty(), "the key id is in the log: {:?}", process.lines_with(key));
@@ -335,4 +335,64 @@ fn a_missing_profile_is_refused_at_start_naming_the_files() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("targets[1].profile: no profile \"does-not-exist\""), "{stderr}");
+}
+
+/// `--version` says what `ads_exporter_build_info` says: version, revision and compiler.
+#[test]
+fn version_names_the_revision_and_compiler() {
+    let output = command().arg("--version").output().unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.starts_with(&format!("ads_exporter {} (revision ", env!("CARGO_PKG_VERSION"))), "{printed}");
+    let rustc = std::process::Command::new("rustc").arg("--version").output().unwrap();
+    let rustc = String::from_utf8(rustc.stdout).unwrap();
+    let rustc = rustc.split_whitespace().nth(1).unwrap();
+    assert!(printed.trim_end().ends_with(&format!(", rustc {rustc})")), "{printed}");
+    assert!(!printed.contains("revision unknown"), "{printed}");
+}
+
+/// Start-up reads the targets file before it binds its ports: a missing file is named even when
+/// the port is taken; one line gives the effective settings, one says when every unit has
+/// collected once; the first failure does not claim to serve data it does not have; an endpoint
+/// from AWS_ENDPOINT_URL is logged like the flag's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_names_files_before_ports_and_says_what_it_runs() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let output =
+        command().args(["--config.file", "/nonexistent/targets.yml", "--web.listen-address", &port]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("/nonexistent/targets.yml") && !stderr.contains("cannot listen"), "{stderr}");
+
+    let (simulator, running) = simulator(vec![Task::new("export-1", SUCCEEDED, 1_700_000_000.0)]).await;
+    simulator.set_fault(Some(ads_exporter::simulator::FaultPlan::times(
+        ads_exporter::simulator::Fault::Error("AuthorizationErrorException".to_owned()),
+        1,
+    )));
+    let endpoint = running.endpoint_url();
+    let mut exporter = command();
+    exporter
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .args(["--web.listen-address", "127.0.0.1:0", "--aws.region", "us-west-2", "--aws.max-attempts", "1"])
+        .args(["--aws.account-id", "123456789012", "--collector.interval", "30s"])
+        .args(common::process::EXPORT_TASKS_ONLY);
+    let (process, _) =
+        tokio::task::block_in_place(|| start_and_read(exporter, "message=\"serving metrics\" addr=", false));
+    let settings = process.lines_eventually("effective settings").await;
+    for field in ["units=1", "shard=0/1", "intervals=30s", "collectors=export_tasks", "tls=false", "basic_auth=false"] {
+        assert!(settings[0].contains(field), "{field}: {}", settings[0]);
+    }
+    let endpoint_line = process.lines_eventually("sending ADS calls to a custom endpoint").await;
+    assert!(endpoint_line[0].contains("source=AWS_ENDPOINT_URL"), "{}", endpoint_line[0]);
+    let ready = process.lines_eventually("ready: every unit has finished its first collection").await;
+    assert!(ready[0].contains("units=1 collectors=1 up=0 failing=1"), "{}", ready[0]);
+    let failed = process.lines_eventually("collection failed").await;
+    assert!(failed[0].contains("no collection has succeeded yet") && !failed[0].contains("serving the last good data"));
+    let serving = process.lines_with("serving metrics");
+    assert!(serving[0].contains("scheme=http") && serving[0].contains("basic_auth=false"), "{}", serving[0]);
+    assert!(process.lines_with("first collection succeeded").is_empty(), "per-collector lines are at debug");
+    drop(taken);
 }

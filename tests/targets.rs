@@ -302,7 +302,12 @@ async fn two_units_that_resolve_to_the_same_account_and_region_are_refused() {
     let counted = value(&scrape_url_until(&url, "the holder's requests", |s| s.contains_key(&holder)).await, &holder);
     let after = simulator.requests_of("DescribeExportTasks").len() as f64;
     assert!(before >= 2.0 && before <= counted && counted <= after + 1.0, "{before} <= {counted} <= {after} + 1");
-    assert_eq!(process.lines_with("first collection succeeded").len(), 1, "only the holder collected");
+    let ready = process.lines_eventually("ready: every unit has finished its first collection").await;
+    assert!(
+        ready[0].contains("units=2 collectors=1 up=1 failing=0 refused=1"),
+        "only the holder collected: {}",
+        ready[0]
+    );
     promtool_check_metrics(&get(&format!("{url}/metrics")).await.text());
 }
 

@@ -278,7 +278,12 @@ async fn tls_and_basic_auth_with_curl_and_a_rust_client() {
             curl(&[&exporter.url("/metrics")]),
         ]
     });
-    assert_eq!(statuses, [401, 401, 401, 200, 401, 200, 0], "none, wrong, unknown, right; health; plain HTTP");
+    assert_eq!(statuses, [401, 401, 401, 200, 401, 200, 400], "none, wrong, unknown, right; health; plain HTTP");
+    // Plain HTTP to the TLS port is told what is wrong, as exporter-toolkit (Go) tells it.
+    let plain = tokio::task::block_in_place(|| {
+        Command::new("curl").args(["--silent", &exporter.url("/metrics")]).output().unwrap()
+    });
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "Client sent an HTTP request to an HTTPS server.\n");
 
     let output = tokio::task::block_in_place(|| {
         Command::new("curl")

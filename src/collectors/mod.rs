@@ -258,7 +258,9 @@ impl Collector {
                         "collection recovered");
                 }
                 Ok(data) if previous.data.is_none() => {
-                    tracing::info!(unit = %name, collector = %kind, account = account_id.as_deref().unwrap_or(""),
+                    // At debug: a line per collector of every unit is thousands at 500 units; the
+                    // exporter logs one line when all have collected once.
+                    tracing::debug!(unit = %name, collector = %kind, account = account_id.as_deref().unwrap_or(""),
                         found = data.total(), pages = data.pages(), "first collection succeeded");
                 }
                 Ok(data) => {

@@ -39,11 +39,21 @@ const RELOAD_TIME: Family = Family::gauge(
 pub const PROCESS_WIDE: &[Family] = &[TARGETS, REFUSED, RELOAD_OK, RELOAD_TIME];
 
 /// The outcome of the last reading of the targets file.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReloadStatus {
     pub successful: bool,
     /// Unix seconds of the last success.
     pub success_timestamp: f64,
+    /// Why the last reload was refused, while it is the last one.
+    pub error: Option<ReloadFailure>,
+}
+
+/// A refused reload: when, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadFailure {
+    /// Unix seconds.
+    pub at: f64,
+    pub error: String,
 }
 
 /// Appends the process-wide families of the exporter's own.

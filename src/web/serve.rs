@@ -88,11 +88,21 @@ pub async fn serve<H, Fut, B>(
             let _ = stream.set_nodelay(true);
             match tls {
                 None => connection.serve(stream).await,
-                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => connection.serve(stream).await,
-                    Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
-                },
+                Some(acceptor) => {
+                    let handshake = async {
+                        if sends_plain_http(&stream).await {
+                            answer_plain_http(stream).await;
+                            return None;
+                        }
+                        Some(acceptor.accept(stream).await)
+                    };
+                    match tokio::time::timeout(handshake_timeout, handshake).await {
+                        Ok(Some(Ok(stream))) => connection.serve(stream).await,
+                        Ok(Some(Err(error))) => tracing::debug!(%error, "TLS handshake failed"),
+                        Ok(None) => tracing::debug!("plain HTTP on the TLS port: answered 400"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -101,6 +111,22 @@ pub async fn serve<H, Fut, B>(
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time; dropping them");
     }
+}
+
+/// Whether a client of the TLS port starts with plain HTTP instead of a TLS record (whose first
+/// byte is 22, a handshake): a request line starts with an upper-case method.
+async fn sends_plain_http(stream: &tokio::net::TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// What Go's server (and so exporter-toolkit) answers plain HTTP on a TLS port with.
+async fn answer_plain_http(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let answer = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n\
+                   Client sent an HTTP request to an HTTPS server.\n";
+    let _ = stream.write_all(answer).await;
+    let _ = stream.shutdown().await;
 }
 
 struct Connection<H> {
