@@ -556,12 +556,32 @@ impl Cli {
     }
 }
 
-/// A clap error as one line that names the flag, for everything but `--help` and `--version`.
-pub fn one_line_error(error: &clap::Error) -> String {
+/// A clap error as one line that names the flag, for everything but `--help` and `--version`;
+/// and the environment variable, when the bad value came from it (`args` are the command line's).
+pub fn one_line_error(error: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
     let rendered = error.render().to_string();
     let first = rendered.lines().next().unwrap_or_default();
     let message = first.strip_prefix("error: ").unwrap_or(first);
-    format!("ads_exporter: {message}")
+    let flag = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.split_whitespace().next().unwrap_or_default().to_owned(),
+        _ => String::new(),
+    };
+    let given =
+        |flag: &str| args.iter().any(|a| a.to_str().is_some_and(|a| a == flag || a.starts_with(&format!("{flag}="))));
+    let command = Cli::command();
+    let variable = command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
+        .find(|a| a.get_long().is_some_and(|long| format!("--{long}") == flag))
+        .and_then(|a| a.get_env())
+        .and_then(|name| name.to_str())
+        .filter(|name| !flag.is_empty() && !given(&flag) && std::env::var_os(name).is_some());
+    match variable {
+        Some(name) => format!("ads_exporter: {message} (from the environment variable {name})"),
+        None => format!("ads_exporter: {message}"),
+    }
 }
 
 const _: () = assert!(DEFAULT_PORT < 9100 || DEFAULT_PORT > 9999);
@@ -683,7 +703,7 @@ mod tests {
             (&["--config.file", "t.yml", "--aws.profile", "p"], "--config.file"),
         ] {
             let error = parse(args).unwrap_err();
-            let line = one_line_error(&error);
+            let line = one_line_error(&error, &[]);
             assert!(line.contains(flag), "{line:?} does not name {flag}");
             assert!(!line.contains('\n'));
         }

@@ -12,14 +12,15 @@ use clap::error::ErrorKind;
 fn main() -> ExitCode {
     // process_start_time_seconds where /proc/stat is hidden (systemd's ProcSubset=pid).
     ads_exporter::metrics::process::record_start();
-    let cli = match Cli::parse_args(std::env::args_os()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::parse_args(args.clone()) {
         Ok(cli) => cli,
         Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = error.print();
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            eprintln!("{}", one_line_error(&error));
+            eprintln!("{}", one_line_error(&error, &args));
             return ExitCode::from(2);
         }
     };

@@ -200,6 +200,18 @@ impl Supervisor {
     /// The units of the configuration that fall in this process's shard, and how many fall in
     /// others; an error (a bad targets file, a missing profile, no region) names what is wrong.
     pub async fn load(&self) -> Result<Loaded, String> {
+        let loaded = self.load_targets().await;
+        match &self.targets {
+            // Every error names the file (the file's own reading names it already).
+            Targets::File(path) => loaded.map_err(|e| {
+                let path = path.display().to_string();
+                if e.starts_with(&path) || e.starts_with("cannot read") { e } else { format!("{path}: {e}") }
+            }),
+            _ => loaded,
+        }
+    }
+
+    async fn load_targets(&self) -> Result<Loaded, String> {
         let targets = match &self.targets {
             Targets::Flags(target) => vec![(**target).clone()],
             Targets::File(path) => crate::target::file::load(path, &self.defaults)?,

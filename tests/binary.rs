@@ -31,7 +31,13 @@ fn bad_flags_exit_non_zero_with_one_line_naming_the_flag() {
     }
     let output = command().env("ADS_EXPORTER_COLLECTOR_PAGE_SIZE", "500").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--collector.page-size"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--collector.page-size"), "{stderr}");
+    assert!(stderr.contains("(from the environment variable ADS_EXPORTER_COLLECTOR_PAGE_SIZE)"), "{stderr}");
+    // The flag wins: its own value is the one named.
+    let output =
+        command().env("ADS_EXPORTER_COLLECTOR_PAGE_SIZE", "5").args(["--collector.page-size", "500"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("environment variable"));
 }
 
 #[test]

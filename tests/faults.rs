@@ -38,6 +38,11 @@ struct Setup {
 }
 
 impl Setup {
+    /// The simulator's `HOST:PORT`, where the exporter sends its calls.
+    fn simulator_host(&self) -> Option<String> {
+        Some(self._simulator_server.addr.to_string())
+    }
+
     /// Starts the simulator and the exporter; `overrides` are `(flag, value)` pairs that replace
     /// the defaults of the matrix.
     async fn start(overrides: &[(&str, &str)]) -> Setup {
@@ -113,6 +118,10 @@ async fn failing(fault: Fault, code: &str) {
     assert_eq!(warnings.len(), 1, "{fault:?}: one log line, not one per failure: {warnings:#?}");
     assert!(warnings[0].contains("level=warn") && warnings[0].contains(&format!("code={code}")), "{}", warnings[0]);
     assert!(!warnings[0].contains("test-secret"), "no credentials in logs");
+    if code == "dispatch" || code == "timeout" {
+        let host = setup.url.split("//").nth(1).and_then(|_| setup.simulator_host());
+        assert!(warnings[0].contains(&host.unwrap()), "{fault:?}: the line names the host: {}", warnings[0]);
+    }
     let landing = get(&setup.url.replace("/metrics", "/")).await.text();
     assert!(
         landing.contains(&format!("failing ({code}: ")) && landing.contains("serving the last good data"),

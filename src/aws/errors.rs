@@ -17,7 +17,9 @@ use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::{Error as ErasedError, FinalizerInterceptorContextRef};
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, Error as ErasedError, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -110,12 +112,21 @@ where
     }
 }
 
-/// A [`CollectionError`] from a failed AWS call.
-pub fn collection_error<E>(operation: &'static str, error: &SdkError<E, HttpResponse>) -> CollectionError
+/// A [`CollectionError`] from a failed AWS call; one that reached no answer (`dispatch`,
+/// `timeout`) names the host it was sent to, as the unit's counters last saw it.
+pub fn collection_error<E>(
+    api: &ApiCounters,
+    operation: &'static str,
+    error: &SdkError<E, HttpResponse>,
+) -> CollectionError
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
     let (code, summary) = classify(error);
+    let summary = match api.host(operation) {
+        Some(host) if matches!(code, ErrorCode::Dispatch | ErrorCode::Timeout) => format!("{host}: {summary}"),
+        _ => summary,
+    };
     CollectionError::Api {
         operation,
         code,
@@ -181,6 +192,19 @@ impl CountAttempts {
 impl Intercept for CountAttempts {
     fn name(&self) -> &'static str {
         "ads_exporter::CountAttempts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
+        if let Some(host) = context.request().uri().parse::<hyper::Uri>().ok().and_then(|u| u.authority().cloned()) {
+            self.api.sent_to(operation, host.as_str());
+        }
+        Ok(())
     }
 
     fn read_after_attempt(

@@ -7,9 +7,9 @@ use crate::data::discovery_summary::{DiscoverySummary, Fleet};
 use crate::error::CollectionError;
 use crate::target::{Kind, Unit};
 
-pub async fn collect(ads: &Client, _unit: &Unit) -> Result<DiscoverySummary, CollectionError> {
+pub async fn collect(ads: &Client, unit: &Unit) -> Result<DiscoverySummary, CollectionError> {
     let operation = Kind::DiscoverySummary.operation();
-    let summary = ads.get_discovery_summary().send().await.map_err(|e| collection_error(operation, &e))?;
+    let summary = ads.get_discovery_summary().send().await.map_err(|e| collection_error(&unit.api, operation, &e))?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     let mut fleets = std::collections::BTreeMap::new();
     if let Some(a) = summary.agent_summary() {

@@ -92,7 +92,8 @@ pub async fn caller_account(
         return Err(CollectionError::Invalid { operation: IDENTITY_OPERATION, detail: "no STS client".to_owned() });
     };
     let ask = || async {
-        let identity = sts.get_caller_identity().send().await.map_err(|e| collection_error(IDENTITY_OPERATION, &e))?;
+        let identity =
+            sts.get_caller_identity().send().await.map_err(|e| collection_error(&unit.api, IDENTITY_OPERATION, &e))?;
         match identity.account() {
             Some(account) if crate::target::is_account_id(account) => Ok(account.to_owned()),
             other => {
@@ -156,7 +157,7 @@ where
 {
     let mut guard = PageGuard::new(operation, MAX_PAGES);
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|error| collection_error(operation, &error))?;
+        let page = page.map_err(|error| collection_error(api, operation, &error))?;
         let next_token = fold(&page).map_err(|detail| {
             api.error(operation, &ErrorCode::Response);
             CollectionError::Invalid { operation, detail }

@@ -21,6 +21,9 @@ pub const MAX_CODES: usize = 32;
 #[derive(Debug, Default)]
 pub struct ApiCounters {
     by_operation: Mutex<BTreeMap<String, OperationCounts>>,
+    /// The host each operation was last sent to (`discovery.eu-west-1.amazonaws.com`), for
+    /// messages about calls that got no answer.
+    hosts: Mutex<BTreeMap<String, String>>,
 }
 
 impl ApiCounters {
@@ -54,6 +57,19 @@ impl ApiCounters {
     /// Forgets the operations not in `operations` (a reload switched their collectors off).
     pub fn retain(&self, operations: &[&str]) {
         self.change(|map| map.retain(|operation, _| operations.contains(&operation.as_str())));
+    }
+
+    /// An attempt of `operation` went to `host`.
+    pub fn sent_to(&self, operation: &str, host: &str) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if hosts.get(operation).is_none_or(|h| h != host) {
+            hosts.insert(operation.to_owned(), host.to_owned());
+        }
+    }
+
+    /// The host `operation` was last sent to.
+    pub fn host(&self, operation: &str) -> Option<String> {
+        self.hosts.lock().unwrap_or_else(|p| p.into_inner()).get(operation).cloned()
     }
 
     /// One request sent.

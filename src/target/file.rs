@@ -79,7 +79,7 @@ struct TargetDoc {
     session_name: Option<String>,
     profile: Option<String>,
     account_id: Option<serde_norway::Value>,
-    labels: Option<BTreeMap<String, serde_norway::Value>>,
+    labels: Option<LabelsDoc>,
     filters: Option<FiltersDoc>,
     // The keys of `defaults`, per target (serde cannot flatten with deny_unknown_fields).
     regions: Option<Vec<String>>,
@@ -108,8 +108,10 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Vec<TargetSpec>, String>
     let deserializer = serde_norway::Deserializer::from_str(text);
     let doc: FileDoc = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." { inner } else { format!("{path}: {inner}") }
+        let inner = readable(&e.into_inner().to_string());
+        // serde_norway names the key itself, most of the time, in the message.
+        let named = inner.split(": ").next().is_some_and(|first| path.starts_with(first) && !first.is_empty());
+        if path == "." || named { inner } else { format!("{path}: {inner}") }
     })?;
     let base = settings(defaults.settings.clone(), &SettingsView::of_defaults(doc.defaults.as_ref()), "defaults")?;
     let base_regions = match doc.defaults.as_ref().and_then(|d| d.regions.as_ref()) {
@@ -130,6 +132,52 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Vec<TargetSpec>, String>
         specs.push(target_spec(target, &at, &base, &base_regions, &base_collectors)?);
     }
     Ok(specs)
+}
+
+/// A parse error in the file's words, not the parser's: what is expected instead of the
+/// internal type that expects it.
+fn readable(message: &str) -> String {
+    [
+        ("struct FileDoc", "a mapping with the keys defaults: and targets:"),
+        (
+            "struct SettingsDoc",
+            "a mapping of settings (regions, collectors, interval, timeout, page_size, max_attempts)",
+        ),
+        ("struct TargetDoc", "a mapping of a target's keys (role_arn, profile, regions, labels, ...)"),
+        ("struct FiltersDoc", "a mapping with the keys export_ids: and agent_ids:"),
+        ("expected i64", "expected a whole number"),
+        ("a map of unique label names", "a mapping of label names to values"),
+    ]
+    .iter()
+    .fold(message.to_owned(), |text, (internal, words)| text.replace(internal, words))
+}
+
+/// Static labels as written, each name once (a mapping with a name twice is refused, as any
+/// other key twice is).
+#[derive(Debug, Default)]
+struct LabelsDoc(Vec<(String, serde_norway::Value)>);
+
+impl<'de> Deserialize<'de> for LabelsDoc {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<LabelsDoc, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = LabelsDoc;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of unique label names")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<LabelsDoc, A::Error> {
+                let mut labels: Vec<(String, serde_norway::Value)> = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, serde_norway::Value>()? {
+                    if labels.iter().any(|(n, _)| *n == name) {
+                        return Err(serde::de::Error::custom(format!("duplicate label `{name}`")));
+                    }
+                    labels.push((name, value));
+                }
+                Ok(LabelsDoc(labels))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
 }
 
 /// The settings keys of `defaults` or of a target.
@@ -180,8 +228,12 @@ pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
 /// An interval or timeout: a human duration from 100 ms to 24 h.
 pub fn positive_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{text:?} is not a duration like 90s or 5m: {e}"))?;
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("{text:?} has no unit: write {trimmed}s for seconds (or 90s, 5m, 1h)"));
+    }
+    let duration = humantime::parse_duration(trimmed)
+        .map_err(|e| format!("{text:?} is not a duration like 60s, 90s or 5m: {e}"))?;
     if duration.is_zero() {
         return Err("must be greater than zero".to_owned());
     }
@@ -281,12 +333,18 @@ fn target_spec(
         }
     };
     let mut labels = BTreeMap::new();
-    for (name, value) in doc.labels.unwrap_or_default() {
+    for (name, value) in doc.labels.unwrap_or_default().0 {
         check_label_name(&name).map_err(|e| format!("{at}.labels: {e}"))?;
         let value = match value {
             serde_norway::Value::String(s) => s,
-            serde_norway::Value::Number(n) => n.to_string(),
-            serde_norway::Value::Bool(b) => b.to_string(),
+            // YAML reads 1.10 as 1.1, 0x1F as 31 and yes as true: a label value keeps its text
+            // only when quoted.
+            serde_norway::Value::Number(_) | serde_norway::Value::Bool(_) => {
+                return Err(format!(
+                    "{at}.labels.{name}: an unquoted number or boolean is read as YAML reads it (1.10 as 1.1, 0x1F as \
+                     31): quote the value as it should read ({name}: \"...\")"
+                ));
+            }
             _ => return Err(format!("{at}.labels.{name}: a label value is a string")),
         };
         labels.insert(name, value);
@@ -449,7 +507,7 @@ targets:
     external_id: example-external-id
     session_name: ads-reader
     regions: [us-west-2, eu-west-1]
-    labels: {programme: dc-exit, wave: 3}
+    labels: {programme: dc-exit, wave: "3"}
     filters: {export_ids: [e1], agent_ids: [a1, a2]}
     collectors: [agents, export-tasks]
     interval: 5m
@@ -562,7 +620,16 @@ targets:
             ("targets:\n  - interval: soon\n", "targets[0].interval: \"soon\" is not a duration"),
             ("targets:\n  - interval: 1ns\n", "targets[0].interval: \"1ns\" is not between 100ms and 24h"),
             ("targets:\n  - timeout: 400d\n", "targets[0].timeout: \"400d\" is not between 100ms and 24h"),
-            ("targets:\n  - {}\n  - timeout: 60\n", "targets[1].timeout: \"60\" is not a duration"),
+            ("targets:\n  - {}\n  - timeout: 60\n", "targets[1].timeout: \"60\" has no unit: write 60s"),
+            ("targets:\n  - labels: {wave: 1.10}\n", "targets[0].labels.wave: an unquoted number or boolean"),
+            ("targets:\n  - labels: {canary: true}\n", "quote the value as it should read (canary: \"...\")"),
+            ("targets:\n  - labels: {a: x, a: y}\n", "targets[0].labels: duplicate label `a`"),
+            ("hello\n", "expected a mapping with the keys defaults: and targets:"),
+            ("defaults: []\ntargets:\n  - {}\n", "defaults: invalid type: sequence, expected a mapping of settings"),
+            (
+                "targets:\n  - page_size: big\n",
+                "targets[0].page_size: invalid type: string \"big\", expected a whole number",
+            ),
             ("targets:\n  - page_size: 101\n", "targets[0].page_size: 101 is not between 1 and 100"),
             ("targets:\n  - max_attempts: 0\n", "targets[0].max_attempts: 0 is not between 1 and 10"),
             ("targets:\n  - profile: ''\n", "targets[0].profile: must not be empty"),
@@ -592,6 +659,9 @@ targets:
         ] {
             let error = parse(text, &defaults()).and_then(|t| expand(&t, |_| None).map(|_| ())).unwrap_err();
             assert!(error.contains(expected), "{text:?}: {error}");
+            let key = error.split(": ").next().unwrap();
+            assert_eq!(error.matches(&format!("{key}: ")).count(), 1, "the key path once: {error}");
+            assert!(!error.contains("Doc") && !error.contains("i64"), "no internal type names: {error}");
         }
     }
 
