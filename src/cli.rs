@@ -60,6 +60,11 @@ pub struct Cli {
     /// credentials: live, changing metrics without an AWS account.
     #[arg(long, env = "ADS_EXPORTER_DEMO", help_heading = "Demo")]
     pub demo: bool,
+    /// Check the configuration and exit: read the flags, the targets file and the web
+    /// configuration file, print what would run (units, collectors, intervals, TLS and auth,
+    /// shard), and exit 0, or name every problem and exit 1. Binds no port and calls no AWS API.
+    #[arg(long = "check-config", help_heading = "Targets")]
+    pub check_config: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -334,13 +339,35 @@ pub struct SimulateArgs {
     /// The Migration Hub home region; StartExportTask signed for another region fails.
     #[arg(long, default_value = "us-west-2", value_parser = parse_non_empty)]
     pub home_region: String,
-    /// Inject a fault: throttle, malformed, http:STATUS, slow:DURATION, or a modeled error code
-    /// such as AuthorizationErrorException.
+    /// Inject a fault into ADS calls: throttle (ThrottlingException), malformed (a cut-off JSON
+    /// body), drop (the connection closes mid-response), repeat-token (the same nextToken
+    /// forever), missing-fields (items without their required fields), missing-status (items
+    /// without status or health), oversize (ten times the page size asked for), shifted-pages
+    /// (each page repeats the last item of the page before), http:STATUS (a bare HTML error),
+    /// slow:DURATION, or an error code: AuthorizationErrorException, InvalidParameterException,
+    /// InvalidParameterValueException, HomeRegionNotSetException, OperationNotPermittedException,
+    /// ResourceNotFoundException, ServerInternalErrorException, ExpiredTokenException,
+    /// UnrecognizedClientException, AccessDeniedException or InvalidSignatureException.
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<Fault>,
-    /// Apply the fault to each request with this probability (default: every request).
+    /// Apply --fault to each request with this probability (default: every request).
     #[arg(long, value_name = "P", requires = "fault", value_parser = parse_probability)]
     pub fault_probability: Option<f64>,
+    /// Apply --fault to this ADS operation only (DescribeImportTasks, GetDiscoverySummary, ...).
+    #[arg(long, value_name = "OPERATION", requires = "fault", value_parser = parse_non_empty)]
+    pub fault_operation: Option<String>,
+    /// Inject a fault into STS calls (AssumeRole, GetCallerIdentity): throttle (Throttling),
+    /// slow:DURATION, http:STATUS, or an STS error code: AccessDenied, InvalidClientTokenId,
+    /// SignatureDoesNotMatch, ExpiredToken, RegionDisabledException.
+    #[arg(long, value_name = "FAULT")]
+    pub sts_fault: Option<Fault>,
+    /// Apply --sts-fault to this STS operation only (AssumeRole or GetCallerIdentity).
+    #[arg(long, value_name = "OPERATION", requires = "sts_fault", value_parser = parse_non_empty)]
+    pub sts_fault_operation: Option<String>,
+    /// Refuse to let anyone assume this role (AccessDenied), as a trust policy that does not name
+    /// the caller does (repeatable). Every other role can be assumed.
+    #[arg(long, value_name = "ROLE_ARN")]
+    pub deny_role: Vec<String>,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -475,26 +502,42 @@ impl Cli {
     /// The configuration of the exporter (not of `simulate`); an error names the flags that do
     /// not fit together.
     pub fn config(&self) -> Result<Config, String> {
+        match self.problems().first() {
+            Some(problem) => Err(problem.clone()),
+            None => Ok(self.unchecked_config()),
+        }
+    }
+
+    /// Every problem of flags that do not fit together (each flag's own value was checked as
+    /// it was parsed).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         let addresses = &self.web.listen_addresses;
         if let Some(twice) =
             addresses.iter().enumerate().find_map(|(i, a)| (a.port() != 0 && addresses[..i].contains(a)).then_some(a))
         {
-            return Err(format!("--web.listen-address {twice} is given twice"));
+            problems.push(format!("--web.listen-address {twice} is given twice"));
         }
         if self.collector.shard_index >= self.collector.shard_count {
-            return Err(format!(
+            problems.push(format!(
                 "--collector.shard-index {} must be below --collector.shard-count {}",
                 self.collector.shard_index, self.collector.shard_count
             ));
         }
-        let default_interval = Duration::from_secs(if self.demo { 5 } else { 60 });
-        let collectors = self.collector.collectors(self.demo);
         // With a targets file, its collectors: lists may switch collectors back on.
-        if collectors.is_empty() && self.targets_file.is_none() {
-            return Err(
-                "every collector is switched off (--no-collector.*): there would be nothing to collect".to_owned()
+        if self.collector.collectors(self.demo).is_empty() && self.targets_file.is_none() {
+            problems.push(
+                "every collector is switched off (--no-collector.*): there would be nothing to collect".to_owned(),
             );
         }
+        problems
+    }
+
+    /// The configuration the flags describe, whether or not [`Cli::problems`] found any (for
+    /// `--check-config`, which goes on to check the files).
+    pub fn unchecked_config(&self) -> Config {
+        let default_interval = Duration::from_secs(if self.demo { 5 } else { 60 });
+        let collectors = self.collector.collectors(self.demo);
         let defaults = Defaults {
             regions: self.aws.region.iter().cloned().collect(),
             settings: UnitSettings {
@@ -529,7 +572,7 @@ impl Cli {
             sts_endpoint_url: self.aws.sts_endpoint_url.clone(),
             static_credentials: self.demo.then(crate::aws::demo_credentials),
         };
-        Ok(Config {
+        Config {
             web: WebSettings {
                 listen_addresses: self.web.listen_addresses.clone(),
                 telemetry_path: self.web.telemetry_path.clone(),
@@ -552,7 +595,7 @@ impl Cli {
             aws,
             log: LogSettings { level: self.log.level.clone(), format: self.log.format },
             demo: self.demo,
-        })
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod collectors;

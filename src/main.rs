@@ -24,6 +24,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.check_config && cli.command.is_none() {
+        return check(&cli);
+    }
     if cli.command.is_none()
         && let Err(message) = cli.config()
     {
@@ -49,6 +52,29 @@ fn main() -> ExitCode {
             eprintln!("ads_exporter: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--check-config`: what would run, or every problem (exit 1).
+fn check(cli: &Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ads_exporter: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = runtime.block_on(ads_exporter::check::check(cli));
+    print!("{}", report.text);
+    if report.problems.is_empty() {
+        println!("OK: the configuration is good");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} found:", ads_exporter::check::plural(report.problems.len(), "problem"));
+        for problem in report.problems.iter().flat_map(|p| p.lines()) {
+            eprintln!("  - {problem}");
+        }
+        ExitCode::FAILURE
     }
 }
 
@@ -91,7 +117,18 @@ async fn simulate(args: &SimulateArgs) -> Result<(), String> {
     let simulator = Simulator::demo(args.tasks, config);
     if let Some(fault) = &args.fault {
         let schedule = args.fault_probability.map_or(Schedule::Always, Schedule::Probability);
-        simulator.set_fault(Some(FaultPlan { fault: fault.clone(), schedule, operation: None }));
+        simulator.set_fault(Some(FaultPlan {
+            fault: fault.clone(),
+            schedule,
+            operation: args.fault_operation.clone(),
+        }));
+    }
+    if let Some(fault) = &args.sts_fault {
+        let operation = args.sts_fault_operation.clone();
+        simulator.set_sts_fault(Some(FaultPlan { fault: fault.clone(), schedule: Schedule::Always, operation }));
+    }
+    for arn in &args.deny_role {
+        simulator.deny_role(arn);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

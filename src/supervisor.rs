@@ -203,10 +203,7 @@ impl Supervisor {
         let loaded = self.load_targets().await;
         match &self.targets {
             // Every error names the file (the file's own reading names it already).
-            Targets::File(path) => loaded.map_err(|e| {
-                let path = path.display().to_string();
-                if e.starts_with(&path) || e.starts_with("cannot read") { e } else { format!("{path}: {e}") }
-            }),
+            Targets::File(path) => loaded.map_err(|e| crate::target::file::in_file(path, &e)),
             _ => loaded,
         }
     }

@@ -186,6 +186,26 @@ pub struct AwsContext {
     /// Loaded once per profile; never locked across an await (the cell is what waits).
     bases: std::sync::Mutex<HashMap<Option<String>, Arc<tokio::sync::OnceCell<SdkConfig>>>>,
     pub accounts: Arc<CallerAccounts>,
+    /// See [`AwsContext::offline`].
+    offline: bool,
+}
+
+/// The region of an identity from `AWS_REGION` (or `AWS_DEFAULT_REGION`), else its profile's
+/// `region`: what the standard chain reads before it asks instance metadata.
+async fn offline_region(identity: &Identity) -> Option<String> {
+    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Ok(region) = std::env::var(variable)
+            && !region.trim().is_empty()
+        {
+            return Some(region.trim().to_owned());
+        }
+    }
+    let fs = aws_types::os_shim_internal::Fs::real();
+    let env = aws_types::os_shim_internal::Env::real();
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let selected = identity.profile.clone().map(std::borrow::Cow::Owned);
+    let set = aws_config::profile::load(&fs, &env, &files, selected).await.ok()?;
+    set.get("region").map(str::to_owned)
 }
 
 impl AwsContext {
@@ -193,7 +213,13 @@ impl AwsContext {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_https();
-        AwsContext { settings, http, bases: std::sync::Mutex::default(), accounts: Arc::default() }
+        AwsContext { settings, http, bases: std::sync::Mutex::default(), accounts: Arc::default(), offline: false }
+    }
+
+    /// A context for checking a configuration: it reads regions from the environment and the
+    /// profile files only (never instance metadata), and is never asked for clients.
+    pub fn offline(settings: AwsSettings) -> AwsContext {
+        AwsContext { offline: true, ..AwsContext::new(settings) }
     }
 
     pub fn settings(&self) -> &AwsSettings {
@@ -235,6 +261,9 @@ impl AwsContext {
     /// The region the standard chain gives for an identity's profile (`AWS_REGION`, then the
     /// profile's `region`).
     pub async fn default_region(&self, identity: &Identity) -> Option<String> {
+        if self.offline {
+            return offline_region(identity).await;
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(self.http.clone());
         if let Some(profile) = &identity.profile {
             loader = loader.profile_name(profile);
@@ -327,7 +356,7 @@ pub async fn check_profiles<'a>(profiles: impl IntoIterator<Item = (String, &'a 
         .filter(|(_, name)| set.get_profile(name).is_none())
         .map(|(at, name)| format!("{at}: no profile {name:?} in {config} or {credentials}"))
         .collect();
-    if missing.is_empty() { Ok(()) } else { Err(missing.join("; ")) }
+    if missing.is_empty() { Ok(()) } else { Err(missing.join("\n")) }
 }
 
 /// A retry partition with a token bucket of its own (not one from the SDK's process-wide map).

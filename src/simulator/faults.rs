@@ -56,6 +56,17 @@ pub const COMMON_ERRORS: &[(&str, u16)] = &[
     ("InvalidSignatureException", 400),
 ];
 
+/// Errors STS answers (query protocol), with their status: the refusals of `AssumeRole` and
+/// `GetCallerIdentity` (`Throttling` is [`Fault::Throttle`]).
+pub const STS_ERRORS: &[(&str, u16)] = &[
+    ("AccessDenied", 403),
+    ("InvalidClientTokenId", 403),
+    ("SignatureDoesNotMatch", 403),
+    ("ExpiredToken", 400),
+    ("RegionDisabledException", 403),
+    ("MalformedPolicyDocument", 400),
+];
+
 impl Fault {
     /// The error response this fault answers with, if it answers with one.
     pub fn error(&self) -> Option<ApiError> {
@@ -76,9 +87,8 @@ impl Fault {
             Fault::Throttle => Some(StsError::new(400, "Throttling", "Rate exceeded")),
             Fault::Error(code) => {
                 let status = match code.as_str() {
-                    "AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => 403,
                     "InternalFailure" | "ServiceUnavailable" => 500,
-                    _ => 400,
+                    code => STS_ERRORS.iter().find(|(c, _)| *c == code).map_or(400, |(_, s)| *s),
                 };
                 Some(StsError::new(status, code, format!("Simulated {code}")))
             }
@@ -94,7 +104,8 @@ impl FromStr for Fault {
     /// `AuthorizationErrorException`.
     fn from_str(s: &str) -> Result<Fault, String> {
         let usage = "expected throttle, malformed, drop, repeat-token, missing-fields, missing-status, oversize, \
-                     shifted-pages, http:STATUS, slow:DURATION or an error code such as AuthorizationErrorException";
+                     shifted-pages, http:STATUS, slow:DURATION or an error code such as AuthorizationErrorException \
+                     (ADS) or AccessDenied (STS)";
         match s.split_once(':') {
             None if s == "throttle" => Ok(Fault::Throttle),
             None if s == "malformed" => Ok(Fault::Malformed),
@@ -104,7 +115,7 @@ impl FromStr for Fault {
             None if s == "missing-status" => Ok(Fault::MissingStatus),
             None if s == "oversize" => Ok(Fault::Oversize),
             None if s == "shifted-pages" => Ok(Fault::ShiftedPages),
-            None if MODELED_ERRORS.iter().chain(COMMON_ERRORS).any(|(code, _)| *code == s) => {
+            None if MODELED_ERRORS.iter().chain(COMMON_ERRORS).chain(STS_ERRORS).any(|(code, _)| *code == s) => {
                 Ok(Fault::Error(s.to_owned()))
             }
             Some(("http", status)) => match status.parse::<u16>() {

@@ -141,6 +141,8 @@ struct State {
     sessions: HashMap<String, Session>,
     /// Role ARN to the external id it requires (if any).
     roles: HashMap<String, Option<String>>,
+    /// Roles that no one may assume.
+    denied_roles: std::collections::HashSet<String>,
     global_fault: Option<FaultPlan>,
     faults: HashMap<(String, String), FaultPlan>,
     sts_fault: Option<FaultPlan>,
@@ -178,6 +180,7 @@ impl Simulator {
             access_keys: HashMap::new(),
             sessions: HashMap::new(),
             roles: HashMap::new(),
+            denied_roles: Default::default(),
             global_fault: None,
             faults: HashMap::new(),
             sts_fault: None,
@@ -223,6 +226,12 @@ impl Simulator {
     /// one is given.
     pub fn allow_role(&self, arn: &str, external_id: Option<&str>) {
         self.state().roles.insert(arn.to_owned(), external_id.map(str::to_owned));
+    }
+
+    /// Refuses every `AssumeRole` of `arn` with `AccessDenied`, as a trust policy that does not
+    /// name the caller does.
+    pub fn deny_role(&self, arn: &str) {
+        self.state().denied_roles.insert(arn.to_owned());
     }
 
     /// Injects a fault for every ADS call (or clears it with `None`); requests waiting on a slow
@@ -534,11 +543,12 @@ impl Simulator {
             _ => return Err(StsError::validation(format!("{arn} is invalid"))),
         };
         let mut state = self.state();
-        let allowed = match state.roles.get(arn.as_str()) {
-            Some(Some(external_id)) => form.get("ExternalId") == Some(external_id),
-            Some(None) => true,
-            None => self.config.any_role,
-        };
+        let allowed = !state.denied_roles.contains(arn.as_str())
+            && match state.roles.get(arn.as_str()) {
+                Some(Some(external_id)) => form.get("ExternalId") == Some(external_id),
+                Some(None) => true,
+                None => self.config.any_role,
+            };
         if !allowed {
             return Err(StsError::access_denied(format!(
                 "User: {} is not authorized to perform: sts:AssumeRole on resource: {arn}",

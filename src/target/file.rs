@@ -100,7 +100,23 @@ struct FiltersDoc {
 /// Reads and checks a targets file; errors start with the file's path.
 pub fn load(path: &Path, defaults: &Defaults) -> Result<Vec<TargetSpec>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse(&text, defaults).map_err(|e| format!("{}: {e}", path.display()))
+    parse(&text, defaults).map_err(|e| in_file(path, &e))
+}
+
+/// Every line of an error (one problem each) prefixed with the file's path, unless it names it.
+pub fn in_file(path: &Path, error: &str) -> String {
+    let path = path.display().to_string();
+    error
+        .lines()
+        .map(|line| {
+            if line.starts_with(&path) || line.starts_with("cannot read") {
+                line.to_owned()
+            } else {
+                format!("{path}: {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Checks a targets file's text.
@@ -126,12 +142,17 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Vec<TargetSpec>, String>
     if targets.is_empty() {
         return Err("targets: is empty; list at least one target (`- {}` is the default chain)".to_owned());
     }
+    // Every target's problem, not only the first target's.
     let mut specs = Vec::with_capacity(targets.len());
+    let mut problems = Vec::new();
     for (index, target) in targets.into_iter().enumerate() {
         let at = format!("targets[{index}]");
-        specs.push(target_spec(target, &at, &base, &base_regions, &base_collectors)?);
+        match target_spec(target, &at, &base, &base_regions, &base_collectors) {
+            Ok(spec) => specs.push(spec),
+            Err(problem) => problems.push(problem),
+        }
     }
-    Ok(specs)
+    if problems.is_empty() { Ok(specs) } else { Err(problems.join("\n")) }
 }
 
 /// A parse error in the file's words, not the parser's: what is expected instead of the
@@ -663,6 +684,16 @@ targets:
             assert_eq!(error.matches(&format!("{key}: ")).count(), 1, "the key path once: {error}");
             assert!(!error.contains("Doc") && !error.contains("i64"), "no internal type names: {error}");
         }
+    }
+
+    #[test]
+    fn every_targets_problem_is_named() {
+        let error = parse("targets:\n  - regions: [us-west2]\n  - {}\n  - page_size: 0\n", &defaults()).unwrap_err();
+        assert_eq!(
+            error,
+            "targets[0].regions[0]: \"us-west2\" is not an AWS region name such as us-west-2\n\
+             targets[2].page_size: 0 is not between 1 and 100"
+        );
     }
 
     #[test]
