@@ -397,8 +397,12 @@ impl Supervisor {
                 match caller_account(&unit, &clients, &accounts).await {
                     Ok(account_id) => unit.update_state(|state| state.account_id = Some(account_id.clone())),
                     Err(error) => {
-                        tracing::warn!(unit = %unit.spec, target = %unit.origin(), code = %error.code(), error = %error,
-                            "cannot learn the account of the unit from STS; it asks again as it collects")
+                        // Its first error's own text (a later one may only say "already taken");
+                        // the collectors log again only when the code changes.
+                        tracing::warn!(unit = %unit.spec, target = %unit.origin(), code = %error.code(),
+                            operation = error.operation().unwrap_or(""), error = %error,
+                            "cannot learn the account of the unit from STS; its series carry aws_account_id=\"\" until STS answers");
+                        unit.update_state(|state| state.identity_error = Some(error.code()));
                     }
                 }
             });

@@ -260,7 +260,7 @@ async fn every_collector_has_its_exact_gauges() {
     }
     promtool_check_metrics(&text);
     let landing = get(&exporter.url("/")).await.text();
-    assert!(landing.contains("agents: up") && landing.contains("import_tasks: up"), "{landing}");
+    assert!(landing.contains("<b>agents</b>: up") && landing.contains("<b>import_tasks</b>: up"), "{landing}");
     exporter.shutdown().await;
 }
 

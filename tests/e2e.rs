@@ -200,8 +200,11 @@ async fn http_endpoints_answer_as_documented() {
     let html = landing.text();
     assert!(html.contains("<a href=\"/custom-metrics\">Metrics</a>"));
     assert!(html.contains(env!("CARGO_PKG_VERSION")));
-    assert!(html.contains("export_tasks: up; last success "), "{html}");
-    assert!(html.contains(&format!("<td>{ACCOUNT}</td><td>us-west-2</td>")), "{html}");
+    assert!(html.contains("<b>export_tasks</b>: up; last success "), "{html}");
+    assert!(
+        html.contains(&format!(">{ACCOUNT}</td><td data-label=\"Region\" class=\"nowrap\">us-west-2</td>")),
+        "{html}"
+    );
     assert!(html.contains("FAILED: 246"));
 
     let info = parse_samples(&plain.text());

@@ -124,7 +124,8 @@ async fn failing(fault: Fault, code: &str) {
     }
     let landing = get(&setup.url.replace("/metrics", "/")).await.text();
     assert!(
-        landing.contains(&format!("failing ({code}: ")) && landing.contains("serving the last good data"),
+        landing.contains(&format!("failing</span>: <span class=\"mono\">{code}</span> ("))
+            && landing.contains("serving the last good data"),
         "{landing}"
     );
     assert!(landing.contains(code), "the landing page names {code}");
@@ -342,7 +343,7 @@ async fn an_empty_credential_chain_is_a_credentials_failure() {
     let series = "ads_api_errors_total{operation=\"DescribeExportTasks\",code=\"credentials\"}";
     assert!(value(&samples, series) >= 3.0);
     let landing = get(&format!("{url}/")).await.text();
-    assert!(landing.contains("credentials: no credentials: the chain found none"), "{landing}");
+    assert!(landing.contains("credentials</span> (no credentials: the chain found none"), "{landing}");
 }
 
 /// A collection that outruns `--collector.timeout` while each call is in time: it fails with
@@ -366,5 +367,5 @@ async fn a_collection_timeout_is_no_api_error() {
     let warnings = setup.exporter.lines_eventually("collection failed").await;
     assert!(warnings.first().is_some_and(|w| w.contains("code=timeout")), "{warnings:#?}");
     let landing = get(&setup.url.replace("/metrics", "/")).await.text();
-    assert!(landing.contains("failing (timeout: "), "{landing}");
+    assert!(landing.contains("failing</span>: <span class=\"mono\">timeout</span> ("), "{landing}");
 }

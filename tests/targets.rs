@@ -107,10 +107,10 @@ async fn every_unit_has_its_exact_gauges_and_labels() {
 
     let landing = get(&exporter.url("/")).await.text();
     for account in [ACCOUNT, B, C] {
-        assert!(landing.contains(&format!("<td>{account}</td>")), "{landing}");
+        assert!(landing.contains(&format!(">{account}</td>")), "{landing}");
     }
     assert!(landing.contains("programme=dc-exit, wave=3"), "{landing}");
-    assert!(landing.contains("Units (5)"));
+    assert!(landing.contains("5 units;"), "{landing}");
     assert_eq!(get(&exporter.url("/-/ready")).await.status, hyper::StatusCode::OK);
     exporter.shutdown().await;
 }
@@ -153,7 +153,7 @@ async fn a_failing_or_hanging_unit_leaves_the_others_untouched() {
         assert_eq!(errors(&now, "AuthorizationErrorException"), 0.0);
     }
     let landing = get(&exporter.url("/")).await.text();
-    assert!(landing.contains("AuthorizationErrorException: the identity lacks a permission"), "{landing}");
+    assert!(landing.contains("AuthorizationErrorException</span> (the identity lacks a permission"), "{landing}");
     assert!(!landing.contains("Simulated"), "the landing page shows no AWS error message");
 
     simulator.set_fault_for(B, "us-west-2", None);
@@ -204,7 +204,7 @@ async fn a_role_that_cannot_be_assumed_fails_its_unit_only_as_credentials() {
     // Both units have tried: ready, with ads_up saying which failed.
     assert_eq!(get(&exporter.url("/-/ready")).await.status, hyper::StatusCode::OK);
     let landing = get(&exporter.url("/")).await.text();
-    assert!(landing.contains("credentials: no credentials"), "{landing}");
+    assert!(landing.contains("credentials</span> (no credentials"), "{landing}");
     assert!(!landing.contains("not authorized"), "no AWS message on the landing page");
     exporter.shutdown().await;
 }
@@ -530,4 +530,80 @@ async fn rejected_role_credentials_are_assumed_again() {
     assert_eq!(value(&c, "ads_collection_failures_total"), 1.0, "one failed collection, then a new session");
     assert_eq!(simulator.requests_of("AssumeRole").len(), 2);
     exporter.shutdown().await;
+}
+
+/// The landing page at a glance: failing units first and marked, a refused unit says refused and
+/// why, the last reload's refusal with its reason, the shard, the targets file, headers that say
+/// what they hold, runbook links, and counts in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_landing_page_puts_what_needs_a_look_first() {
+    let (simulator, running) = accounts().await;
+    simulator.set_fault_for(
+        B,
+        "us-west-2",
+        Some(FaultPlan::always(Fault::Error("AuthorizationErrorException".into()))),
+    );
+    let endpoint = running.endpoint_url();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("targets.yml");
+    let good = format!(
+        "targets:\n  - regions: [us-west-2]\n  - role_arn: {ROLE_B}\n    external_id: ext-1\n    regions: [us-west-2]\n  \
+         - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n"
+    );
+    std::fs::write(&path, &good).unwrap();
+    let args = [
+        "--config.file",
+        path.to_str().unwrap(),
+        "--aws.endpoint-url",
+        &endpoint,
+        "--aws.sts-endpoint-url",
+        &endpoint,
+        "--collector.interval",
+        "200ms",
+        "--web.enable-lifecycle",
+    ];
+    let (_process, addr) = tokio::task::block_in_place(|| common::process::start_exporter(&args));
+    let url = format!("http://{addr}");
+    let series = |name: &str, account: &str| {
+        format!("{name}{{{}}}", unit(account, "us-west-2", &[("copy", ""), ("collector", "export_tasks")]))
+    };
+    let (failures, up) = (series("ads_collection_failures_total", B), series("ads_up", ACCOUNT));
+    scrape_url_until(&url, "B failing, the first up", |s| s.get(&failures) >= Some(&1.0) && s.get(&up) == Some(&1.0))
+        .await;
+    std::fs::write(&path, "targets:\n  - regions: [us-west2]\n").unwrap();
+    let refused = request(hyper::Method::POST, &format!("{url}/-/reload"), &[]).await;
+    assert_eq!(refused.status, hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let page = get(&format!("{url}/")).await.text();
+    let file = path.display().to_string();
+    for expected in [
+        format!("<dt>Targets</dt><dd><span class=\"mono\">{file}</span> (--config.file)</dd>"),
+        "<dt>Shard</dt><dd>0/1</dd>".to_owned(),
+        "<dt>Last reload</dt><dd><span class=\"bad\">refused</span> ".to_owned(),
+        "targets[0].regions[0]: &quot;us-west2&quot; is not an AWS region name".to_owned(),
+        "3 units <span class=\"badge failing\">1 failing</span> <span class=\"badge refused\">1 refused</span>"
+            .to_owned(),
+        "<th>AWS account</th><th>Region</th><th>Defined in</th><th>Static labels</th>".to_owned(),
+        "refused: the same account and region as targets[0]: it exports nothing".to_owned(),
+        "README.md#adscollectionfailing\">runbook</a>".to_owned(),
+        "README.md#adstargetsrefused\">runbook</a>".to_owned(),
+    ] {
+        assert!(page.contains(&expected), "{expected}\n{page}");
+    }
+    let row = |class: &str| page.find(&format!("<tr class=\"{class}\">")).unwrap_or_else(|| panic!("no {class} row"));
+    assert!(row("failing") < row("refused") && row("refused") < row("up"), "failing first, then refused, then up");
+    let refused_row = &page[row("refused")..row("up")];
+    assert!(!refused_row.contains("first collection pending"), "{refused_row}");
+    // Singular and plural right: "1 collection", "2 collections".
+    let mut counted = 0;
+    for (i, _) in page.match_indices(" collection") {
+        let number: String = page[..i].chars().rev().take_while(char::is_ascii_digit).collect();
+        if number.is_empty() {
+            continue;
+        }
+        let plural = page[i + " collection".len()..].starts_with('s');
+        assert_eq!(number == "1", !plural, "{}", &page[i - number.len()..i + 13]);
+        counted += 1;
+    }
+    assert!(counted >= 2, "counts in words: {page}");
+    assert!(!page.contains("<script"), "no scripts");
 }

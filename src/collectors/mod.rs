@@ -207,7 +207,8 @@ impl Collector {
         let mut next = tokio::time::Instant::now() + first_delay;
         let mut failures_in_a_row = 0u32;
         let mut last_code: Option<ErrorCode> = None;
-        let mut identity_code: Option<ErrorCode> = None;
+        // What the unit's launch already logged about its account.
+        let mut identity_code: Option<ErrorCode> = unit.state().identity_error.clone();
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,

@@ -10,9 +10,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::clock::unix_now;
-use crate::data::Data;
 use crate::supervisor::Supervisor;
-use crate::target::Kind;
 use crate::web::auth::{BasicAuth, Verdict};
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -147,88 +145,7 @@ impl Web {
     }
 
     fn landing(&self) -> Response<Full<Bytes>> {
-        let path = escape(&self.telemetry_path);
-        let units = self.supervisor.units();
-        let now = unix_now();
-        let shadowed = crate::metrics::shadowed(&units);
-        let mut rows = String::new();
-        for unit in &units.units {
-            let unit_state = unit.state();
-            let mut notes = Vec::new();
-            if let Some(reason) = &unit_state.refused {
-                notes.push(format!("refused: {reason}"));
-            }
-            if let Some(code) = &unit_state.identity_error {
-                notes.push(format!("account not known yet ({code}: {})", code.describe()));
-            }
-            if shadowed.contains(&unit.id) {
-                notes.push(
-                    "not exported until its account is known: another unit has the same region and labels".to_owned(),
-                );
-            }
-            // Per collector: its state, the code and a fixed description of its last error only
-            // (an AWS error message can carry account ids and role ARNs, and this page needs no
-            // credentials when auth is off), its last success, backoff and collections.
-            let mut collectors = Vec::new();
-            for slot in &unit.slots {
-                let published = slot.published();
-                let state = match (&published.last_error, published.data.is_some()) {
-                    (Some(error), true) => {
-                        let code = error.code();
-                        format!("failing ({code}: {}), serving the last good data", code.describe())
-                    }
-                    (Some(error), false) => {
-                        let code = error.code();
-                        format!("failing ({code}: {}), no collection has succeeded yet", code.describe())
-                    }
-                    (None, true) => "up".to_owned(),
-                    (None, false) => "first collection pending".to_owned(),
-                };
-                let last_success = if published.last_success > 0.0 {
-                    format!("{:.0} s ago", (now - published.last_success).max(0.0))
-                } else {
-                    "never".to_owned()
-                };
-                collectors.push(format!(
-                    "{}: {state}; last success {last_success}; backoff {:.0} s; {} collections",
-                    slot.kind, published.backoff, published.collections
-                ));
-            }
-            let labels = unit.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
-            let tasks =
-                unit.slot(Kind::ExportTasks).and_then(|s| s.published().data.clone()).map_or_else(String::new, |d| {
-                    match &*d {
-                        Data::ExportTasks(d) => d
-                            .statuses
-                            .by_status
-                            .iter()
-                            .map(|(s, v)| format!("{s}: {}", v.count))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        _ => String::new(),
-                    }
-                });
-            let collectors = collectors.iter().map(|c| escape(c)).collect::<Vec<_>>().join("<br>");
-            rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{collectors}</td><td>{}</td></tr>\n",
-                escape(unit_state.account_id.as_deref().unwrap_or("(not known yet)")),
-                escape(&unit.spec.region),
-                escape(&unit.origin()),
-                escape(&labels),
-                escape(&notes.join("; ")),
-                escape(&tasks)
-            ));
-        }
-        let html = format!(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ADS Exporter</title></head>\n<body>\n\
-             <h1>ADS Exporter</h1>\n<p>Prometheus exporter for AWS Application Discovery Service (export tasks, continuous exports, imports, agents and collectors), version {version}.</p>\n\
-             <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li><li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
-             <h2>Units ({count})</h2>\n<table border=\"1\"><tr><th>Account</th><th>Region</th><th>Target</th><th>Labels</th>\
-             <th>Unit</th><th>Collectors</th><th>Export tasks</th></tr>\n{rows}</table>\n\
-             </body></html>\n",
-            version = env!("CARGO_PKG_VERSION"),
-            count = units.units.len(),
-        );
+        let html = super::landing::render(&self.supervisor, &self.telemetry_path, unix_now());
         let mut response = Response::new(Full::new(Bytes::from(html)));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         response
@@ -265,10 +182,6 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,10 +206,5 @@ mod tests {
         assert!(accept("identity, *"));
         assert!(accept("GZip;Q=0.1"));
         assert!(!accepts_gzip(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn escapes_html() {
-        assert_eq!(escape("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
     }
 }
