@@ -24,8 +24,8 @@ pub struct Exporter {
     /// The addresses it serves on (with real ports where the config said port 0).
     pub addrs: Vec<SocketAddr>,
     pub supervisor: Arc<Supervisor>,
-    /// The in-process simulator of demo mode, serving until the exporter is dropped.
-    _demo: Option<RunningSimulator>,
+    /// The in-process simulator of demo mode and its script, until the exporter is dropped.
+    _demo: Option<Demo>,
     cancel: CancellationToken,
     tasks: JoinSet<()>,
     /// How long shutdown waits for in-flight scrapes.
@@ -40,7 +40,7 @@ impl Exporter {
     pub async fn start(mut config: Config) -> Result<Exporter, Error> {
         let demo = if config.demo { Some(start_demo_simulator().await?) } else { None };
         if let Some(running) = &demo {
-            let endpoint: url::Url = running.endpoint_url().parse().expect("a loopback URL");
+            let endpoint: url::Url = running.simulator.endpoint_url().parse().expect("a loopback URL");
             config.aws.endpoint_url = Some(endpoint.clone());
             config.aws.sts_endpoint_url = Some(endpoint);
             if let Targets::Flags(_) = config.targets {
@@ -244,15 +244,28 @@ pub fn demo_targets(
     ]
 }
 
-/// The simulator of demo mode: per account and region a month of history, exports starting
-/// and ending every few seconds, one stuck export, and now and then a throttled request (which
-/// the SDK retries); the third account's eu-west-1 now and then refuses with
-/// `AuthorizationErrorException`. Every dashboard panel has something to show.
-async fn start_demo_simulator() -> Result<RunningSimulator, Error> {
+/// The simulator of demo mode, serving until dropped, and the script of what happens in it.
+struct Demo {
+    simulator: RunningSimulator,
+    _script: tokio_util::task::AbortOnDropHandle<()>,
+}
+
+/// The simulator of demo mode: per account and region a month of history, exports starting and
+/// ending every few seconds (now and then one fails or is truncated), one export stuck for three
+/// hours, and now and then a throttled request (which the SDK retries); and a script of what
+/// goes wrong in the first minutes ([`demo_script`]), so that a newcomer sees alerts go pending,
+/// fire and resolve.
+async fn start_demo_simulator() -> Result<Demo, Error> {
     let seed: u64 = rand::random();
     // Busier than an account usually is: across the six units, exports start and finish every
-    // few seconds.
-    let evolution = Evolution { mean_seconds_between_starts: 10.0, run_seconds: (5.0, 40.0), ..Evolution::default() };
+    // few seconds; failures and truncations are rare, so that the alerts about them mean
+    // something (the script brings one of each).
+    let evolution = Evolution {
+        mean_seconds_between_starts: 10.0,
+        run_seconds: (5.0, 40.0),
+        failure_ratio: 0.01,
+        truncation_ratio: 0.005,
+    };
     let config =
         SimulatorConfig { evolution: Some(evolution.clone()), seed, any_role: true, ..SimulatorConfig::default() };
     let simulator = Simulator::demo(250, config);
@@ -269,9 +282,114 @@ async fn start_demo_simulator() -> Result<RunningSimulator, Error> {
         }
     }
     simulator.set_fault(Some(FaultPlan::sometimes(Fault::Throttle, 0.1)));
-    let refusals = FaultPlan::sometimes(Fault::Error("AuthorizationErrorException".to_owned()), 0.3);
-    simulator.set_fault_for(DEMO_ACCOUNTS[2], DEMO_REGIONS[1], Some(refusals));
     let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Simulator)?;
     tracing::info!(endpoint = %running.endpoint_url(), "demo mode: collecting from the built-in ADS simulator");
-    Ok(running)
+    let script = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(demo_script(simulator)));
+    Ok(Demo { simulator: running, _script: script })
+}
+
+/// When the demo's scripted events happen, in seconds from its start (the README's demo
+/// timeline).
+pub const DEMO_SCRIPT: DemoScript = DemoScript {
+    continuous_export_error: (45, 465),
+    refusals: (120, 360),
+    refusals_every: 1_800,
+    truncated_export: 180,
+    failed_import: 240,
+    stuck_exports_cancelled: 480,
+};
+
+/// See [`DEMO_SCRIPT`].
+#[derive(Debug, Clone, Copy)]
+pub struct DemoScript {
+    /// The first continuous export of the first account in us-west-2 is in `ERROR` (from, to).
+    pub continuous_export_error: (u64, u64),
+    /// The third account in eu-west-1 refuses half of its requests (from, to), and again every
+    /// `refusals_every` seconds.
+    pub refusals: (u64, u64),
+    pub refusals_every: u64,
+    /// An export of the second account in us-west-2 ends truncated.
+    pub truncated_export: u64,
+    /// An import of the first account in eu-west-1 fails.
+    pub failed_import: u64,
+    /// Every unit's stuck export is cancelled (it ends `FAILED`), one unit every 20 s from then.
+    pub stuck_exports_cancelled: u64,
+}
+
+/// Something the demo's script does to the simulator.
+type DemoEvent = Box<dyn Fn(&Simulator) + Send>;
+
+/// Plays [`DEMO_SCRIPT`] on the demo's simulator.
+async fn demo_script(simulator: Arc<Simulator>) {
+    let script = DEMO_SCRIPT;
+    let start = tokio::time::Instant::now();
+    let refusals = FaultPlan::sometimes(Fault::Error("AuthorizationErrorException".to_owned()), 0.5);
+    let (refused_account, refused_region) = (DEMO_ACCOUNTS[2], DEMO_REGIONS[1]);
+    let mut events: Vec<(u64, DemoEvent)> = vec![
+        (
+            script.continuous_export_error.0,
+            Box::new(move |s: &Simulator| {
+                let until = crate::clock::unix_now()
+                    + (script.continuous_export_error.1 - script.continuous_export_error.0) as f64;
+                s.with_account(DEMO_ACCOUNTS[0], DEMO_REGIONS[0], |p| {
+                    if let Some(export) = p.pipeline.continuous_exports.first_mut() {
+                        export.set_error(until);
+                    }
+                });
+            }),
+        ),
+        (
+            script.truncated_export,
+            Box::new(|s: &Simulator| {
+                let now = crate::clock::unix_now();
+                s.with_account(DEMO_ACCOUNTS[1], DEMO_REGIONS[0], |p| {
+                    p.push(
+                        crate::simulator::Task::new("export-demo-truncated", crate::simulator::SUCCEEDED, now - 30.0)
+                            .truncated(),
+                    );
+                });
+            }),
+        ),
+        (
+            script.failed_import,
+            Box::new(|s: &Simulator| {
+                s.with_account(DEMO_ACCOUNTS[0], DEMO_REGIONS[1], |p| {
+                    p.pipeline.fail_an_import(crate::clock::unix_now())
+                });
+            }),
+        ),
+    ];
+    let mut unit = 0;
+    for account in DEMO_ACCOUNTS {
+        for region in DEMO_REGIONS {
+            let at = script.stuck_exports_cancelled + 20 * unit;
+            events.push((
+                at,
+                Box::new(move |s: &Simulator| {
+                    s.with_account(account, region, |p| p.cancel_stuck());
+                }),
+            ));
+            unit += 1;
+        }
+    }
+    events.sort_by_key(|(at, _)| *at);
+    let refusal_episodes = (0..).map(|n| {
+        let offset = n * script.refusals_every;
+        (script.refusals.0 + offset, script.refusals.1 + offset)
+    });
+    let mut events = events.into_iter().peekable();
+    for (from, to) in refusal_episodes {
+        for (at, on) in [(from, true), (to, false)] {
+            while let Some((when, _)) = events.peek()
+                && *when <= at
+            {
+                let (when, event) = events.next().expect("peeked");
+                tokio::time::sleep_until(start + Duration::from_secs(when)).await;
+                event(&simulator);
+            }
+            tokio::time::sleep_until(start + Duration::from_secs(at)).await;
+            let plan = on.then(|| refusals.clone());
+            simulator.set_fault_for(refused_account, refused_region, plan);
+        }
+    }
 }

@@ -27,6 +27,7 @@ fn pipeline(now: f64) -> Pipeline {
         start_time: 1_700_000_000.0,
         stop_time: None,
         data_source: "AGENT".to_owned(),
+        recovers_at: None,
     };
     let mut imports = vec![
         ImportTask::new("i-1", "IMPORT_COMPLETE", 1_700_000_000.0, 100, 0),
@@ -498,6 +499,7 @@ async fn completions_are_counted_once_and_history_never() {
             start_time: 1_700_000_000.0,
             stop_time: None,
             data_source: "AGENT".to_owned(),
+            recovers_at: None,
         };
         p.pipeline.continuous_exports = vec![export("ce-1"), export("ce-2"), export("ce-3")];
     });

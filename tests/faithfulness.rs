@@ -169,6 +169,7 @@ async fn boto3_reads_continuous_exports_imports_agents_and_the_summary() {
             start_time: 1_700_000_000.0 + i as f64,
             stop_time: None,
             data_source: "AGENT".to_owned(),
+            recovers_at: None,
         })
         .collect();
     pipeline.imports = (0..5)

@@ -177,6 +177,18 @@ impl Population {
         id
     }
 
+    /// Cancels the exports that would run for ever (the stuck ones): they end `FAILED`, as ADS
+    /// ends an export that is stopped. Returns how many.
+    pub fn cancel_stuck(&mut self) -> usize {
+        let mut cancelled = 0;
+        for task in self.tasks.iter_mut().filter(|t| t.status == IN_PROGRESS && t.finishes_at.is_none()) {
+            task.status = FAILED.to_owned();
+            task.status_message = "Data export failed: the export was cancelled".to_owned();
+            cancelled += 1;
+        }
+        cancelled
+    }
+
     /// Running exports started with an `agentIds` filter (ADS allows five at once).
     pub fn running_agent_exports(&self) -> usize {
         self.tasks.iter().filter(|t| t.status == IN_PROGRESS && !t.agent_ids.is_empty()).count()
@@ -243,5 +255,8 @@ mod tests {
         assert_eq!(stuck.count(), 1);
         let ids: std::collections::HashSet<_> = population.tasks().iter().map(|t| &t.export_id).collect();
         assert_eq!(ids.len(), 204);
+        let mut population = population;
+        assert_eq!(population.cancel_stuck(), 1);
+        assert!(population.tasks().iter().all(|t| t.status != IN_PROGRESS || t.finishes_at.is_some()));
     }
 }

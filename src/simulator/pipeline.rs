@@ -17,6 +17,8 @@ pub struct ContinuousExport {
     pub start_time: f64,
     pub stop_time: Option<f64>,
     pub data_source: String,
+    /// When an `ERROR` of the demo ends by itself (epoch seconds).
+    pub recovers_at: Option<f64>,
 }
 
 /// An import task as ADS stores it.
@@ -150,6 +152,7 @@ impl Pipeline {
                 start_time: now - 20.0 * 86_400.0,
                 stop_time: None,
                 data_source: "AGENT".to_owned(),
+                recovers_at: None,
             },
             ContinuousExport {
                 export_id: "ce-00000002".to_owned(),
@@ -159,6 +162,7 @@ impl Pipeline {
                 start_time: now - 60.0 * 86_400.0,
                 stop_time: Some(now - 40.0 * 86_400.0),
                 data_source: "AGENT".to_owned(),
+                recovers_at: None,
             },
         ];
         let mut imports = Vec::new();
@@ -205,9 +209,10 @@ impl Pipeline {
         pipeline
     }
 
+    /// Starts an import of a few minutes (a big file).
     fn start_import(&mut self, now: f64, rng: &mut StdRng) {
         let mut task = ImportTask::new(&format!("import-{:08}", self.next_import), "IMPORT_IN_PROGRESS", now, 0, 0);
-        task.finishes_at = Some(now + rng.random_range(10.0..40.0));
+        task.finishes_at = Some(now + rng.random_range(120.0..600.0));
         self.next_import += 1;
         self.imports.push(task);
     }
@@ -226,13 +231,17 @@ impl Pipeline {
         }
     }
 
-    /// Moves the pipeline from `from` to `now` (the demo): imports start and end (some with
-    /// errors), the first continuous export falls into `ERROR` and recovers, agents go unhealthy
+    /// Moves the pipeline from `from` to `now` (the demo): imports start every few minutes (one
+    /// always runs) and end (now and then with errors), the first continuous export falls into `ERROR` now and then
+    /// (about every two hours) and recovers some minutes later, agents go unhealthy now and then
     /// and come back, and healthy agents ping.
     pub fn evolve(&mut self, from: f64, now: f64, rng: &mut StdRng) {
         let elapsed = (now - from).max(0.0);
         let chance = |mean: f64| (elapsed / mean).min(1.0);
-        if rng.random_bool(chance(30.0)) {
+        // One import or more is always running: another starts every five minutes or so, and
+        // as soon as the last one ends.
+        let running = self.imports.iter().any(|t| t.finishes_at.is_some_and(|end| end > now));
+        if !running || rng.random_bool(chance(300.0)) {
             self.start_import(now, rng);
         }
         for task in &mut self.imports {
@@ -242,7 +251,7 @@ impl Pipeline {
             }
             task.finishes_at = None;
             let servers = rng.random_range(20..200);
-            let failures = if rng.random_bool(0.3) { rng.random_range(1..10) } else { 0 };
+            let failures = if rng.random_bool(0.05) { rng.random_range(1..10) } else { 0 };
             task.status = if failures > 0 { "IMPORT_COMPLETE_WITH_ERRORS" } else { "IMPORT_COMPLETE" }.to_owned();
             task.completion_time = Some(now);
             task.server_success = servers - failures;
@@ -251,27 +260,56 @@ impl Pipeline {
             task.errors_zip = (failures > 0)
                 .then(|| format!("https://discovery-imports.s3.amazonaws.com/{}-errors.zip", task.import_task_id));
         }
-        if let Some(export) = self.continuous_exports.first_mut()
-            && rng.random_bool(chance(45.0))
-        {
-            if export.status == "ACTIVE" {
-                export.status = "ERROR".to_owned();
-                export.status_detail = Some("FIREHOSE_ROLE_MISSING - the Firehose delivery role is gone".to_owned());
-            } else if export.status == "ERROR" {
-                export.status = "ACTIVE".to_owned();
-                export.status_detail = None;
+        if let Some(export) = self.continuous_exports.first_mut() {
+            if export.status == "ACTIVE" && rng.random_bool(chance(7_200.0)) {
+                export.set_error(now + rng.random_range(360.0..600.0));
+            } else if export.status == "ERROR" && export.recovers_at.is_some_and(|t| t <= now) {
+                export.recover();
             }
         }
-        if !self.agents.is_empty() && rng.random_bool(chance(20.0)) {
-            let i = rng.random_range(0..self.agents.len().min(17));
-            let agent = &mut self.agents[i];
-            agent.health = if agent.health == "HEALTHY" { "UNHEALTHY" } else { "HEALTHY" }.to_owned();
+        if !self.agents.is_empty() {
+            let n = self.agents.len().min(17);
+            if rng.random_bool(chance(1_800.0)) {
+                let agent = &mut self.agents[rng.random_range(0..n)];
+                if agent.health == "HEALTHY" {
+                    agent.health = "UNHEALTHY".to_owned();
+                }
+            }
+            if rng.random_bool(chance(900.0))
+                && let Some(agent) = self.agents[..n].iter_mut().find(|a| a.health == "UNHEALTHY")
+            {
+                agent.health = "HEALTHY".to_owned();
+            }
         }
         for agent in &mut self.agents {
             if agent.health == "HEALTHY" {
                 agent.last_health_ping_time = iso(now);
             }
         }
+    }
+
+    /// Adds an import that ended `IMPORT_FAILED` at `now` (the demo's scripted failure).
+    pub fn fail_an_import(&mut self, now: f64) {
+        let mut task = ImportTask::new(&format!("import-{:08}", self.next_import), "IMPORT_FAILED", now - 60.0, 0, 0);
+        task.completion_time = Some(now);
+        self.next_import += 1;
+        self.imports.push(task);
+    }
+}
+
+impl ContinuousExport {
+    /// Falls into `ERROR` (the Firehose role is gone) until `recovers_at`, if given.
+    pub fn set_error(&mut self, recovers_at: f64) {
+        self.status = "ERROR".to_owned();
+        self.status_detail = Some("FIREHOSE_ROLE_MISSING - the Firehose delivery role is gone".to_owned());
+        self.recovers_at = Some(recovers_at);
+    }
+
+    /// Back to `ACTIVE`.
+    pub fn recover(&mut self) {
+        self.status = "ACTIVE".to_owned();
+        self.status_detail = None;
+        self.recovers_at = None;
     }
 }
 
@@ -294,7 +332,8 @@ mod tests {
             (false, false, false, false, false);
         let first_healthy: Vec<bool> = pipeline.agents.iter().map(|a| a.health == "HEALTHY").collect();
         let mut now = start;
-        for _ in 0..120 {
+        // Two simulated hours... and a bit: the continuous export's episodes are about two hours apart.
+        for _ in 0..(6 * 3_600 / 5) {
             let before = pipeline.clone();
             pipeline.evolve(now, now + 5.0, &mut rng);
             now += 5.0;

@@ -209,12 +209,21 @@ pub fn gunzip(body: &[u8]) -> String {
 }
 
 /// Polls `check` until it returns `Some`, for at most 20 seconds.
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    wait_within(what, Duration::from_secs(20), check).await
+}
+
+/// Polls `check` until it returns `Some`, for at most `within`.
+pub async fn wait_within<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         if let Some(value) = check().await {
             return value;
@@ -343,7 +352,9 @@ pub fn promtool_check_metrics(text: &str) {
 pub fn selected_error_codes() -> std::collections::BTreeSet<String> {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut codes = std::collections::BTreeSet::new();
-    for file in ["alerts/ads-exporter.rules.yml", "dashboards/ads-exporter.json"] {
+    for file in
+        ["alerts/ads-exporter.rules.yml", "dashboards/ads-exporter-overview.json", "dashboards/ads-exporter-unit.json"]
+    {
         let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap().replace("\\\"", "\"");
         let text = text.replace(' ', "");
         assert!(!text.contains("code=~'") && !text.contains("code!"), "{file}: a code selector this test cannot read");

@@ -27,13 +27,20 @@ fn free_port() -> u16 {
 
 impl PrometheusServer {
     /// Starts Prometheus scraping `target` every second as job `ads_exporter`, with `rules`
-    /// loaded, and waits until it is ready.
+    /// loaded and evaluated every second, and waits until it is ready.
     pub async fn start(target: &str, rules: &Path) -> PrometheusServer {
+        PrometheusServer::start_with(target, &[rules], "1s", "1s").await
+    }
+
+    /// Starts Prometheus scraping `target` as job `ads_exporter` every `scrape` (a Prometheus
+    /// duration), with `rules` evaluated every `evaluate`, and waits until it is ready.
+    pub async fn start_with(target: &str, rules: &[&Path], scrape: &str, evaluate: &str) -> PrometheusServer {
         let dir = tempfile::tempdir().unwrap();
+        let rule_files: String = rules.iter().map(|r| format!("  - {}\n", r.display())).collect();
+        let rule_files = if rule_files.is_empty() { " []\n".to_owned() } else { format!("\n{rule_files}") };
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\n\
-             scrape_configs:\n  - job_name: ads_exporter\n    static_configs:\n      - targets: ['{target}']\n",
-            rules = rules.display()
+            "global:\n  scrape_interval: {scrape}\n  evaluation_interval: {evaluate}\nrule_files:{rule_files}\
+             scrape_configs:\n  - job_name: ads_exporter\n    static_configs:\n      - targets: ['{target}']\n"
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
         let port = free_port();
@@ -59,6 +66,23 @@ impl PrometheusServer {
     /// The server's log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// Runs a range query over the last `seconds`, a point every `step` seconds; returns the
+    /// whole API answer.
+    pub async fn query_range(&self, promql: &str, seconds: u64, step: u64) -> Value {
+        let end = ads_exporter::clock::unix_now();
+        let url = url::Url::parse_with_params(
+            &format!("{}/api/v1/query_range", self.url),
+            [
+                ("query", promql.to_owned()),
+                ("start", format!("{:.3}", end - seconds as f64)),
+                ("end", format!("{end:.3}")),
+                ("step", step.to_string()),
+            ],
+        )
+        .unwrap();
+        serde_json::from_slice(&get(url.as_str()).await.body).expect("the Prometheus API answers JSON")
     }
 
     /// Runs an instant query; returns the whole API answer.

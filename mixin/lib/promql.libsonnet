@@ -1,0 +1,52 @@
+// PromQL pieces the alerts and recording rules share, from the mixin's _config.
+{
+  // `name{selector,matchers}`.
+  metric(c, name, matchers=''):: '%s{%s%s}' % [name, c.adsExporterSelector, if matchers == '' then '' else ',' + matchers],
+
+  // `a|b|c` for a regular-expression matcher.
+  alternatives(values):: std.join('|', values),
+
+  // Seconds since a collector's last success, as a share of AdsDataStale's threshold (1 or more:
+  // stale). Labels: the unit's and `collector`.
+  staleness(c, matchers=''):: '(time() - %s) / clamp_min(%d * %s, %d)' % [
+    self.metric(c, 'ads_last_collection_success_timestamp_seconds', matchers),
+    c.staleIntervals,
+    self.metric(c, 'ads_collection_interval_seconds', matchers),
+    c.staleMinSeconds,
+  ],
+
+  // The units whose `collector` has fresh data (its last success within AdsDataStale's
+  // threshold), with the unit's labels and `collector`: an alert about AWS data holds while its
+  // data is fresh, not only while the last collection worked, so one failed, throttled or slow
+  // collection resets no `for`.
+  fresh(c, collector):: '(time() - %s < clamp_min(%d * %s, %d))' % [
+    self.metric(c, 'ads_last_collection_success_timestamp_seconds', 'collector="%s"' % collector),
+    c.staleIntervals,
+    self.metric(c, 'ads_collection_interval_seconds', 'collector="%s"' % collector),
+    c.staleMinSeconds,
+  ],
+
+  // `expr` while the unit's `collector` data is fresh, matching the unit exactly: every label
+  // but those `expr` adds (`extra`) and `collector`, static labels and an empty account included.
+  whileFresh(c, expr, collector, extra=[]):: '%s and ignoring (%s) %s' % [
+    expr,
+    std.join(', ', extra + ['collector']),
+    self.fresh(c, collector),
+  ],
+
+  // The share of a unit's requests that AWS throttled over `window`.
+  throttledShare(c, window):: 'sum without (operation, code) (increase(%s[%s])) / sum without (operation) (increase(%s[%s]))' % [
+    self.metric(c, 'ads_api_errors_total', 'code=~"%s"' % self.alternatives(c.throttlingCodes)),
+    window,
+    self.metric(c, 'ads_api_requests_total'),
+    window,
+  ],
+
+  // The share of a collector's collections that failed over `window`.
+  failureShare(c, window):: 'increase(%s[%s]) / increase(%s[%s])' % [
+    self.metric(c, 'ads_collection_failures_total'),
+    window,
+    self.metric(c, 'ads_collections_total'),
+    window,
+  ],
+}
