@@ -25,11 +25,14 @@
     staleMinSeconds: 900,
     dataStaleFor: '5m',
 
-    // AdsCollectionFailing: this share (or more) of a collector's collections failed over the
-    // window, for this long. The window should hold at least two collections.
+    // AdsCollectionFailing: more than this share of a collector's collections failed over the
+    // window (which holds two collections or more: raise it for intervals over 7 minutes), for
+    // this long; it keeps firing a while after, so that a unit failing about this share of the
+    // time does not flap.
     collectionFailureRatio: 0.5,
     collectionFailureWindow: '15m',
     collectionFailingFor: '10m',
+    collectionFailingKeepFiringFor: '15m',
 
     // AdsExportStuck: the oldest export in progress is older than this.
     exportStuckSeconds: 7200,
@@ -67,7 +70,9 @@
     throttledFor: '10m',
     throttledKeepFiringFor: '15m',
 
-    // AdsAuthorizationErrors: any such error in the window.
+    // AdsAuthorizationErrors: this many such errors (or more) in the window: a single
+    // transient refusal does not page.
+    authorizationErrorsMin: 2,
     authorizationErrorsWindow: '10m',
     authorizationErrorsFor: '5m',
     authorizationErrorsKeepFiringFor: '15m',

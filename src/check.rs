@@ -57,19 +57,14 @@ pub async fn check(cli: &Cli) -> Report {
         }
     }
 
-    if config.demo {
+    if config.demo
+        && let Targets::Flags(_) = config.targets
+    {
         // The demo's targets, against its in-process simulator; nothing is started here.
-        if let Targets::Flags(_) = config.targets {
-            let demo = crate::exporter::demo_targets(&config.defaults.settings, &config.defaults.collectors);
-            config.targets = Targets::Specs(demo);
-        }
-        config.aws.static_credentials = Some(crate::aws::demo_credentials());
+        let demo = crate::exporter::demo_targets(&config.defaults.settings, &config.defaults.collectors);
+        config.targets = Targets::Specs(demo);
     }
-    let source = match &config.targets {
-        Targets::File(path) => format!("--config.file {}", path.display()),
-        Targets::Flags(_) => "the command-line flags".to_owned(),
-        Targets::Specs(_) => "the demo's accounts (--demo)".to_owned(),
-    };
+    let source = config.targets.to_string();
     let shard = config.collection.shard;
     let supervisor = Supervisor::new(
         AwsContext::offline(config.aws.clone()),
@@ -98,6 +93,13 @@ pub async fn check(cli: &Cli) -> Report {
             let _ = writeln!(text, "targets: {source}");
             let prefix = if let Targets::File(_) = &config.targets { "invalid --config.file: " } else { "" };
             problems.extend(error.lines().map(|line| format!("{prefix}{line}")));
+            if error.contains("no region") {
+                problems.push(
+                    "(the check reads regions from AWS_REGION and the profile files, never from instance metadata, \
+                     which a start on EC2 may use: give the region with --aws.region or the targets' regions)"
+                        .to_owned(),
+                );
+            }
         }
     }
     let _ = writeln!(

@@ -67,6 +67,9 @@ pub struct Cli {
     pub check_config: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The environment variables that gave a flag its value (not the command line), for messages.
+    #[arg(skip)]
+    pub from_environment: BTreeSet<&'static str>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,9 +223,16 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::{CommandFactory, FromArgMatches};
-        let matches = Cli::command().try_get_matches_from(args)?;
+        let command = Cli::command();
+        let matches = command.clone().try_get_matches_from(args)?;
         let mut cli = Cli::from_arg_matches(&matches)?;
         cli.collector.resolve_switches(&matches);
+        cli.from_environment = command
+            .get_arguments()
+            .filter(|a| matches.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::EnvVariable))
+            .filter_map(|a| a.get_env().and_then(|e| e.to_str()))
+            .filter_map(|name| ENVIRONMENT.iter().find(|known| **known == name).copied())
+            .collect();
         Ok(cli)
     }
 }
@@ -353,16 +363,17 @@ pub struct SimulateArgs {
     /// Apply --fault to each request with this probability (default: every request).
     #[arg(long, value_name = "P", requires = "fault", value_parser = parse_probability)]
     pub fault_probability: Option<f64>,
-    /// Apply --fault to this ADS operation only (DescribeImportTasks, GetDiscoverySummary, ...).
-    #[arg(long, value_name = "OPERATION", requires = "fault", value_parser = parse_non_empty)]
+    /// Apply --fault to this ADS operation only: DescribeExportTasks, StartExportTask,
+    /// DescribeContinuousExports, DescribeImportTasks, DescribeAgents or GetDiscoverySummary.
+    #[arg(long, value_name = "OPERATION", requires = "fault", value_parser = parse_ads_operation)]
     pub fault_operation: Option<String>,
     /// Inject a fault into STS calls (AssumeRole, GetCallerIdentity): throttle (Throttling),
     /// slow:DURATION, http:STATUS, or an STS error code: AccessDenied, InvalidClientTokenId,
     /// SignatureDoesNotMatch, ExpiredToken, RegionDisabledException.
-    #[arg(long, value_name = "FAULT")]
+    #[arg(long, value_name = "FAULT", value_parser = parse_sts_fault)]
     pub sts_fault: Option<Fault>,
-    /// Apply --sts-fault to this STS operation only (AssumeRole or GetCallerIdentity).
-    #[arg(long, value_name = "OPERATION", requires = "sts_fault", value_parser = parse_non_empty)]
+    /// Apply --sts-fault to this STS operation only: AssumeRole or GetCallerIdentity.
+    #[arg(long, value_name = "OPERATION", requires = "sts_fault", value_parser = ["AssumeRole", "GetCallerIdentity"])]
     pub sts_fault_operation: Option<String>,
     /// Refuse to let anyone assume this role (AccessDenied), as a trust policy that does not name
     /// the caller does (repeatable). Every other role can be assumed.
@@ -491,6 +502,36 @@ fn parse_non_empty(value: &str) -> Result<String, String> {
     if value.is_empty() { Err("must not be empty".to_owned()) } else { Ok(value.to_owned()) }
 }
 
+/// The ADS operations the simulator answers.
+const ADS_OPERATIONS: [&str; 6] = [
+    "DescribeExportTasks",
+    "StartExportTask",
+    "DescribeContinuousExports",
+    "DescribeImportTasks",
+    "DescribeAgents",
+    "GetDiscoverySummary",
+];
+
+fn parse_ads_operation(value: &str) -> Result<String, String> {
+    match ADS_OPERATIONS.contains(&value) {
+        true => Ok(value.to_owned()),
+        false => Err(format!("'{value}' is not an ADS operation of the simulator: {}", ADS_OPERATIONS.join(", "))),
+    }
+}
+
+/// A fault STS can answer with: throttling, slowness, a bare HTTP error, or an STS error code.
+fn parse_sts_fault(value: &str) -> Result<Fault, String> {
+    let fault: Fault = value.parse()?;
+    match &fault {
+        Fault::Throttle | Fault::Slow(_) | Fault::Http(_) => Ok(fault),
+        Fault::Error(code) if crate::simulator::STS_ERRORS.iter().any(|(c, _)| c == code) => Ok(fault),
+        _ => Err(format!(
+            "'{value}' is no STS fault: throttle, slow:DURATION, http:STATUS or {}",
+            crate::simulator::STS_ERRORS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
 fn parse_probability(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
@@ -509,19 +550,32 @@ impl Cli {
     }
 
     /// Every problem of flags that do not fit together (each flag's own value was checked as
-    /// it was parsed).
+    /// it was parsed), naming the environment variables that gave them.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        let from = |variables: &[&str]| {
+            let used: Vec<&str> = variables.iter().copied().filter(|v| self.from_environment.contains(v)).collect();
+            if used.is_empty() {
+                String::new()
+            } else {
+                format!(" (from the environment variable {})", used.join(" and "))
+            }
+        };
         let addresses = &self.web.listen_addresses;
         if let Some(twice) =
             addresses.iter().enumerate().find_map(|(i, a)| (a.port() != 0 && addresses[..i].contains(a)).then_some(a))
         {
-            problems.push(format!("--web.listen-address {twice} is given twice"));
+            problems.push(format!(
+                "--web.listen-address {twice} is given twice{}",
+                from(&["ADS_EXPORTER_WEB_LISTEN_ADDRESS"])
+            ));
         }
         if self.collector.shard_index >= self.collector.shard_count {
             problems.push(format!(
-                "--collector.shard-index {} must be below --collector.shard-count {}",
-                self.collector.shard_index, self.collector.shard_count
+                "--collector.shard-index {} must be below --collector.shard-count {}{}",
+                self.collector.shard_index,
+                self.collector.shard_count,
+                from(&["ADS_EXPORTER_COLLECTOR_SHARD_INDEX", "ADS_EXPORTER_COLLECTOR_SHARD_COUNT"])
             ));
         }
         // With a targets file, its collectors: lists may switch collectors back on.
@@ -629,6 +683,10 @@ pub fn one_line_error(error: &clap::Error, args: &[std::ffi::OsString]) -> Strin
 
 const _: () = assert!(DEFAULT_PORT < 9100 || DEFAULT_PORT > 9999);
 
+/// The variables whose values problems that involve several flags name.
+const ENVIRONMENT: [&str; 3] =
+    ["ADS_EXPORTER_WEB_LISTEN_ADDRESS", "ADS_EXPORTER_COLLECTOR_SHARD_INDEX", "ADS_EXPORTER_COLLECTOR_SHARD_COUNT"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,6 +771,18 @@ mod tests {
             .config()
             .unwrap_err();
         assert_eq!(error, "--web.listen-address 0.0.0.0:10237 is given twice");
+        // From the environment: named.
+        let from_env = |args: &[&str]| {
+            let mut cli = parse(args).unwrap();
+            cli.from_environment.insert("ADS_EXPORTER_COLLECTOR_SHARD_INDEX");
+            cli.problems()
+        };
+        assert_eq!(
+            from_env(&["--collector.shard-index=2", "--collector.shard-count=2"]),
+            [
+                "--collector.shard-index 2 must be below --collector.shard-count 2 (from the environment variable ADS_EXPORTER_COLLECTOR_SHARD_INDEX)"
+            ]
+        );
         assert!(
             parse(&["--web.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"]).unwrap().config().is_ok()
         );

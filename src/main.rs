@@ -19,12 +19,22 @@ fn main() -> ExitCode {
             let _ = error.print();
             return ExitCode::SUCCESS;
         }
+        Err(error) if args.iter().any(|a| a == "--check-config") => {
+            // A check names the problem as a problem, and exits 1 as for every other.
+            let line = one_line_error(&error, &args);
+            eprintln!("1 problem found:\n  - {}", line.trim_start_matches("ads_exporter: "));
+            return ExitCode::FAILURE;
+        }
         Err(error) => {
             eprintln!("{}", one_line_error(&error, &args));
             return ExitCode::from(2);
         }
     };
-    if cli.check_config && cli.command.is_none() {
+    if cli.check_config && cli.command.is_some() {
+        eprintln!("ads_exporter: --check-config checks the exporter's configuration; it takes no subcommand");
+        return ExitCode::from(2);
+    }
+    if cli.check_config {
         return check(&cli);
     }
     if cli.command.is_none()

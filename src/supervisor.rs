@@ -49,8 +49,8 @@ impl std::fmt::Display for Reconciled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} units: {} kept, {} changed, {} started, {} stopped ({} in other shards)",
-            self.kept + self.changed + self.started,
+            "{}: {} kept, {} changed, {} started, {} stopped ({} in other shards)",
+            crate::check::plural(self.kept + self.changed + self.started, "unit"),
             self.kept,
             self.changed,
             self.started,
@@ -68,8 +68,8 @@ struct Task {
 
 /// What a reload does with one unit of the new configuration.
 enum Plan {
-    /// Unchanged: it goes on.
-    Keep(Arc<Unit>),
+    /// Unchanged: it goes on, at its (maybe new) place in the configuration.
+    Keep { unit: Arc<Unit>, origin: String, rank: usize },
     /// New, or the successor of a unit with the same credentials, region and filters.
     Start { origin: String, spec: Box<UnitSpec>, rank: usize, predecessor: Option<Arc<Unit>> },
 }
@@ -123,7 +123,7 @@ impl Supervisor {
     pub async fn begin(&self, loaded: Loaded) -> Reconciled {
         let _reloading = self.reloading.lock().await;
         let reconciled = self.apply(loaded).await;
-        self.set_reload_status(ReloadStatus { successful: true, success_timestamp: unix_now(), error: None });
+        self.set_reload_status(ReloadStatus { success_timestamp: unix_now(), error: None });
         reconciled
     }
 
@@ -183,14 +183,14 @@ impl Supervisor {
         match self.load().await {
             Ok(loaded) => {
                 let reconciled = self.apply(loaded).await;
-                self.set_reload_status(ReloadStatus { successful: true, success_timestamp: unix_now(), error: None });
+                self.set_reload_status(ReloadStatus { success_timestamp: unix_now(), error: None });
                 tracing::info!(file = %path.display(), %reconciled, "reloaded the targets file");
                 Ok(reconciled)
             }
             Err(error) => {
                 let previous = self.reload_status();
                 let failed = ReloadFailure { at: unix_now(), error: error.clone() };
-                self.set_reload_status(ReloadStatus { successful: false, error: Some(failed), ..previous });
+                self.set_reload_status(ReloadStatus { error: Some(failed), ..previous });
                 tracing::error!(%error, "refused to reload the targets file; the running units go on unchanged");
                 Err(error)
             }
@@ -249,8 +249,11 @@ impl Supervisor {
     /// kept (with their state and counters), units whose labels, settings or collectors changed
     /// (but not their credentials, region or filters) are succeeded by new ones that go on with
     /// their counters and export lifecycle, removed ones stopped (and their claims released, so
-    /// that their successors may claim), new ones started. Everything that waits (clients, STS)
-    /// comes before anything is stopped or released: a reload is applied whole or not at all.
+    /// that their successors may claim), new ones started. Everything that may take long (clients,
+    /// STS) comes before anything is stopped or released; after that, only the stopped collectors
+    /// of changed units are awaited (they stop at their next await, at once), so that their
+    /// counters and lifecycles pass on whole. The reload runs in a task of its own: it is applied
+    /// whole or not at all.
     async fn apply(&self, (specs, elsewhere): Loaded) -> Reconciled {
         let current = self.units.load_full();
         let mut leftover: Vec<Option<Arc<Unit>>> = current.units.iter().cloned().map(Some).collect();
@@ -263,10 +266,7 @@ impl Supervisor {
                 let same =
                     leftover.iter_mut().find(|u| u.as_ref().is_some_and(|u| u.spec == spec)).and_then(Option::take);
                 match same {
-                    Some(unit) => {
-                        unit.set_place(origin, rank);
-                        Plan::Keep(unit)
-                    }
+                    Some(unit) => Plan::Keep { unit, origin, rank },
                     None => Plan::Start { origin, spec: Box::new(spec), rank, predecessor: None },
                 }
             })
@@ -292,15 +292,6 @@ impl Supervisor {
                     None => Unit::new(UnitSpec::clone(spec), origin.clone(), *rank),
                 };
                 let clients = self.aws.clients(&unit.spec, unit.api.clone()).await;
-                let mut operations: Vec<&str> = unit.spec.collectors.iter().map(|k| k.operation()).collect();
-                if clients.sts.is_some() {
-                    operations.push(IDENTITY_OPERATION);
-                }
-                // A successor's counters of collectors it no longer runs go.
-                unit.api.retain(&operations);
-                for operation in operations {
-                    unit.api.declare(operation, &ErrorCode::watched(operation));
-                }
                 fresh.push((unit, clients));
             }
         }
@@ -345,12 +336,31 @@ impl Supervisor {
             }
             lifecycles.insert(id, of_unit);
         }
+        // Now that the old collectors have stopped: the kept units' places (before any new unit
+        // claims, so that the first in the file keeps a duplicated account and region), and the
+        // new units' counters (a successor's, shared with its predecessor, lose the operations of
+        // collectors it no longer runs).
+        for entry in &plan {
+            if let Plan::Keep { unit, origin, rank } = entry {
+                unit.set_place(origin.clone(), *rank);
+            }
+        }
+        for (unit, clients) in &fresh {
+            let mut operations: Vec<&str> = unit.spec.collectors.iter().map(|k| k.operation()).collect();
+            if clients.sts.is_some() {
+                operations.push(IDENTITY_OPERATION);
+            }
+            unit.api.retain(&operations);
+            for operation in operations {
+                unit.api.declare(operation, &ErrorCode::watched(operation));
+            }
+        }
         let (mut kept, mut started, mut changed) = (0, 0, 0);
         let mut fresh = fresh.into_iter();
         let mut units = Vec::with_capacity(plan.len());
         for entry in plan {
             let unit = match entry {
-                Plan::Keep(unit) => {
+                Plan::Keep { unit, .. } => {
                     kept += 1;
                     unit
                 }
@@ -423,7 +433,7 @@ impl Supervisor {
     ) -> Arc<Unit> {
         if let Some(target) = unit.target_id() {
             // Refused or not, its collectors run: they claim again at each collection.
-            let _ = self.claims.claim(&target, &unit);
+            self.claims.claim(&target, &unit);
         }
         let cancel = self.cancel.child_token();
         let mut handles = Vec::with_capacity(unit.slots.len());

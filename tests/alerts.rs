@@ -14,13 +14,15 @@ use ads_exporter::clock::unix_now;
 use ads_exporter::config::Targets;
 use ads_exporter::simulator::{Fault, FaultPlan, IN_PROGRESS, Task};
 use ads_exporter::target::file::TargetSpec;
-use ads_exporter::target::{Identity, Role};
+use ads_exporter::target::{Identity, Kind, Role};
 use common::accounts::*;
 use common::prometheus::PrometheusServer;
 use common::*;
 
-/// The rules, with `for`s of seconds and a freshness of 10 s (at least 20 collections).
-const TEST_CONFIG: &str = r#"{"exportStuckFor": "3s", "staleMinSeconds": 10}"#;
+/// The rules, with `for`s and windows of seconds, and a freshness of 10 s (20 collections of the
+/// flaky unit, 10 of the healthy one).
+const TEST_CONFIG: &str = r#"{"exportStuckFor": "3s", "staleMinSeconds": 10, "dataStaleFor": "5s",
+    "authorizationErrorsFor": "2s", "authorizationErrorsWindow": "10s", "authorizationErrorsKeepFiringFor": "8s"}"#;
 
 /// The alerts Prometheus has, by name and account, with their state.
 async fn alert_states(prometheus: &PrometheusServer) -> BTreeMap<(String, String), String> {
@@ -124,48 +126,64 @@ async fn alerts_follow_the_condition_not_the_noise_of_collection() {
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
 
     let mut config = config(&running.endpoint_url());
-    let unit = |origin: &str, identity: Identity| TargetSpec {
+    let unit = |origin: &str, identity: Identity, interval: u64| TargetSpec {
         origin: origin.to_owned(),
         identity,
         regions: vec!["us-west-2".to_owned()],
         labels: Default::default(),
         settings: ads_exporter::target::UnitSettings {
-            interval: Duration::from_millis(250),
+            interval: Duration::from_millis(interval),
             ..config.defaults.settings.clone()
         },
         filters: Default::default(),
-        collectors: config.defaults.collectors.clone(),
+        collectors: [Kind::ExportTasks, Kind::ImportTasks].into(),
     };
     let role =
         Role { arn: ROLE_B.to_owned(), external_id: Some("ext-1".to_owned()), session_name: "ads_exporter".to_owned() };
     config.targets = Targets::Specs(vec![
-        unit("flaky", Identity { account_id: Some(ACCOUNT.to_owned()), ..Identity::default() }),
-        unit("healthy", Identity { role: Some(role), ..Identity::default() }),
+        unit("flaky", Identity { account_id: Some(ACCOUNT.to_owned()), ..Identity::default() }, 250),
+        // Collected every second, as Prometheus scrapes: its two refused collections below are
+        // two seconds of ads_up 0, which the old gate (ads_up == 1) could not miss.
+        unit("healthy", Identity { role: Some(role), ..Identity::default() }, 1_000),
     ]);
     let exporter = exporter(config).await;
     let prometheus = PrometheusServer::start_with(&exporter.addrs[0].to_string(), &[&rules_file], "1s", "1s").await;
     let mut watch = Watch { prometheus, started: Instant::now(), timelines: BTreeMap::new() };
-    let firing = |w: &Watch, account: &str| w.of("AdsExportStuck", account).state() == "firing";
+    let firing = |w: &Watch, alert: &str, account: &str| w.of(alert, account).state() == "firing";
 
-    // 1. Both fire: the flaky unit too, whose last collection fails half of the time.
-    watch.watch(30.0, |w| firing(w, ACCOUNT) && firing(w, B)).await;
-    assert!(firing(&watch, ACCOUNT) && firing(&watch, B), "both fire:\n{}", watch.report());
-    for account in [ACCOUNT, B] {
-        let changes = &watch.of("AdsExportStuck", account).changes;
-        assert_eq!(changes[0].1, "pending", "pending first, then firing: {changes:?}");
+    // 1. Both stuck exports fire, the flaky unit's too, whose last collection fails half of the
+    // time; and its refusals fire AdsAuthorizationErrors. Then an import of the flaky unit fails:
+    // AdsImportFailed fires (the issue saw it fire and resolve 33 times in 15 minutes).
+    watch
+        .watch(30.0, |w| {
+            firing(w, "AdsExportStuck", ACCOUNT)
+                && firing(w, "AdsExportStuck", B)
+                && firing(w, "AdsAuthorizationErrors", ACCOUNT)
+        })
+        .await;
+    for (alert, account) in [("AdsExportStuck", ACCOUNT), ("AdsExportStuck", B), ("AdsAuthorizationErrors", ACCOUNT)] {
+        let changes = &watch.of(alert, account).changes;
+        assert_eq!(
+            changes.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+            ["pending", "firing"],
+            "{alert} {account}:\n{}",
+            watch.report()
+        );
     }
+    simulator.with_account(ACCOUNT, "us-west-2", |p| p.pipeline.fail_an_import(unix_now()));
+    watch.watch(20.0, |w| firing(w, "AdsImportFailed", ACCOUNT)).await;
+    assert!(firing(&watch, "AdsImportFailed", ACCOUNT), "{}", watch.report());
 
     // 2. They stay firing while the flaky unit's collections keep failing now and then: its
     // ads_up goes to 0 and back many times meanwhile.
     let from = watch.now();
-    let flaps = |text: &str| {
-        let samples = parse_samples(text);
-        let key = format!("ads_collection_failures_total{{{}}}", unit_labels(ACCOUNT, "export_tasks"));
-        samples.get(&key).copied().unwrap_or(0.0)
+    let failures = |text: &str, account: &str| {
+        let key = format!("ads_collection_failures_total{{{}}}", unit_labels(account, "export_tasks"));
+        parse_samples(text).get(&key).copied().unwrap_or(0.0)
     };
-    let failures_before = flaps(&scrape_text(&exporter).await);
+    let failures_before = failures(&scrape_text(&exporter).await, ACCOUNT);
     watch.watch(8.0, |_| false).await;
-    let failures_after = flaps(&scrape_text(&exporter).await);
+    let failures_after = failures(&scrape_text(&exporter).await, ACCOUNT);
     assert!(failures_after >= failures_before + 5.0, "the flaky unit failed {failures_before} then {failures_after}");
     let flapping = watch
         .prometheus
@@ -173,24 +191,20 @@ async fn alerts_follow_the_condition_not_the_noise_of_collection() {
         .await;
     let changes: f64 = flapping["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!(changes >= 3.0, "ads_up flapped: {flapping}");
-    assert!(
-        watch.of("AdsExportStuck", ACCOUNT).since(from).is_empty(),
-        "the flaky unit's alert stayed firing:\n{}",
-        watch.report()
-    );
+    for alert in ["AdsExportStuck", "AdsImportFailed", "AdsAuthorizationErrors"] {
+        assert!(
+            watch.of(alert, ACCOUNT).since(from).is_empty(),
+            "the flaky unit's {alert} stayed firing:\n{}",
+            watch.report()
+        );
+    }
 
     // 3. Two refused collections in a row of the healthy unit leave its alert firing.
     let from = watch.now();
-    let healthy_failures = |text: &str| {
-        parse_samples(text)
-            .get(&format!("ads_collection_failures_total{{{}}}", unit_labels(B, "export_tasks")))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let before = healthy_failures(&scrape_text(&exporter).await);
-    simulator.set_fault_for(B, "us-west-2", Some(FaultPlan::times(refusals(), 2)));
+    let before = failures(&scrape_text(&exporter).await, B);
+    simulator.set_fault_for(B, "us-west-2", Some(FaultPlan::times(refusals(), 2).only("DescribeExportTasks")));
     wait_for("two refused collections of the healthy unit", || async {
-        (healthy_failures(&scrape_text(&exporter).await) >= before + 2.0).then_some(())
+        (failures(&scrape_text(&exporter).await, B) >= before + 2.0).then_some(())
     })
     .await;
     watch.watch(4.0, |_| false).await;
@@ -200,11 +214,13 @@ async fn alerts_follow_the_condition_not_the_noise_of_collection() {
         watch.report()
     );
 
-    // 4. The condition ends: the stuck exports are cancelled, and both alerts resolve; the
-    // cancellations are failed exports, which AdsExportFailed counts.
+    // 4. The conditions end: the stuck exports are cancelled, and both alerts resolve once; the
+    // cancellations are failed exports, which AdsExportFailed counts. The refusals stop: their
+    // alert keeps firing through its window (10 s) and keep_firing_for (8 s), then resolves.
     for account in [ACCOUNT, B] {
         simulator.with_account(account, "us-west-2", |p| p.cancel_stuck());
     }
+    simulator.set_fault_for(ACCOUNT, "us-west-2", None);
     let from = watch.now();
     watch
         .watch(30.0, |w| {
@@ -220,10 +236,13 @@ async fn alerts_follow_the_condition_not_the_noise_of_collection() {
             watch.report()
         );
     }
-    watch.watch(15.0, |w| w.of("AdsExportFailed", B).state() == "firing").await;
-    assert_eq!(watch.of("AdsExportFailed", B).state(), "firing", "{}", watch.report());
-    // The flaky unit's refusals are what AdsAuthorizationErrors is for.
-    assert_ne!(watch.of("AdsAuthorizationErrors", ACCOUNT).state(), "inactive", "{}", watch.report());
+    watch.watch(15.0, |w| firing(w, "AdsExportFailed", B)).await;
+    assert!(firing(&watch, "AdsExportFailed", B), "{}", watch.report());
+    watch.watch(40.0, |w| w.of("AdsAuthorizationErrors", ACCOUNT).state() == "inactive").await;
+    let ended: Vec<_> = watch.of("AdsAuthorizationErrors", ACCOUNT).since(from);
+    assert_eq!(ended.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(), ["inactive"], "{}", watch.report());
+    let kept = ended[0].0 - from;
+    assert!(kept >= 14.0, "it kept firing through its window and keep_firing_for: resolved after {kept:.1} s");
     println!("alert timeline (seconds from the first poll):\n{}", watch.report());
     exporter.shutdown().await;
 }

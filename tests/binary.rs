@@ -21,6 +21,10 @@ fn bad_flags_exit_non_zero_with_one_line_naming_the_flag() {
         (&["--aws.endpoint-url", "localhost:4566"], "--aws.endpoint-url"),
         (&["--log.format", "xml"], "--log.format"),
         (&["--log.level", "verbose"], "--log.level"),
+        (
+            &["--web.listen-address", "127.0.0.1:10999", "--web.listen-address", "127.0.0.1:10999"],
+            "--web.listen-address",
+        ),
         (&["--log.level", "info,warning=loud"], "--log.level"),
     ] {
         let output = command().args(args).output().unwrap();
@@ -341,6 +345,42 @@ fn a_missing_profile_is_refused_at_start_naming_the_files() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("targets[1].profile: no profile \"does-not-exist\""), "{stderr}");
+}
+
+/// A reload to a profile that is in neither shared file is refused whole, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_to_a_missing_profile_is_refused_naming_it() {
+    let (_simulator, running) = simulator(vec![Task::new("export-1", SUCCEEDED, 1_700_000_000.0)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile known]\nregion = us-west-2\naws_access_key_id = AKIDTEST\naws_secret_access_key = x\n",
+    )
+    .unwrap();
+    let targets = dir.path().join("targets.yml");
+    std::fs::write(&targets, "targets:\n  - profile: known\n").unwrap();
+    let endpoint = running.endpoint_url();
+    let mut exporter = command();
+    exporter
+        .env("AWS_CONFIG_FILE", &config)
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.enable-lifecycle",
+            "--config.file",
+            targets.to_str().unwrap(),
+        ])
+        .args(["--aws.endpoint-url", &endpoint, "--aws.sts-endpoint-url", &endpoint])
+        .args(common::process::EXPORT_TASKS_ONLY);
+    let (_process, addr) =
+        tokio::task::block_in_place(|| start_and_read(exporter, "message=\"serving metrics\" addr=", false));
+    std::fs::write(&targets, "targets:\n  - profile: gone\n").unwrap();
+    let reload = request(hyper::Method::POST, &format!("http://{addr}/-/reload"), &[]).await;
+    assert_eq!(reload.status, hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(reload.text().contains("targets[0].profile: no profile \"gone\" in"), "{}", reload.text());
+    let samples = parse_samples(&get(&format!("http://{addr}/metrics")).await.text());
+    assert_eq!(value(&samples, "ads_config_last_reload_successful"), 0.0);
 }
 
 /// `--version` says what `ads_exporter_build_info` says: version, revision and compiler.

@@ -185,3 +185,14 @@ async fn the_example_targets_file_runs_against_simulate() {
             .await;
     assert_eq!(value(&samples, "ads_targets"), 4.0);
 }
+
+/// A bad flag value is a problem of the check too (exit 1); a subcommand is no configuration.
+#[test]
+fn a_bad_flag_is_a_problem_and_a_subcommand_is_refused() {
+    let (code, _, err) = check(&["--collector.interval", "0s"], "/dev/null");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.starts_with("1 problem found:\n  - ") && err.contains("--collector.interval"), "{err}");
+    let (code, _, err) = check(&["simulate"], "/dev/null");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--check-config"), "{err}");
+}

@@ -460,7 +460,8 @@ async fn readiness_waits_for_every_collectors_first_attempt() {
 async fn completions_are_counted_once_and_history_never() {
     let simulator = Simulator::new(Population::from_tasks(Vec::new()), SimulatorConfig::default());
     let running = simulator.spawn(LOOPBACK).await.unwrap();
-    let mut config = with_collectors(&running, &[Kind::ExportTasks, Kind::ContinuousExports]);
+    let mut config =
+        with_collectors(&running, &[Kind::ExportTasks, Kind::ContinuousExports, Kind::ImportTasks, Kind::Agents]);
     settings(&mut config, |s| {
         s.interval = Duration::from_millis(200);
         s.page_size = 2;
@@ -502,23 +503,34 @@ async fn completions_are_counted_once_and_history_never() {
             recovers_at: None,
         };
         p.pipeline.continuous_exports = vec![export("ce-1"), export("ce-2"), export("ce-3")];
+        p.pipeline.imports =
+            (1..=3).map(|i| ImportTask::new(&format!("i-{i}"), "IMPORT_COMPLETE", 1_700_000_000.0, 10, 0)).collect();
+        p.pipeline.agents = (1..=3).map(|i| Agent::new(i, "HEALTHY", "EC2", "2026-01-01T00:00:00Z")).collect();
     });
     let seen = collections(&after);
     scrape_until(&exporter, "a collection of the running export", |s| collections(s) >= seen + 1.0).await;
     simulator.set_fault(Some(FaultPlan::always(Fault::ShiftedPages)));
-    simulator.with_population(|p| p.task_mut("run").expect("the running export").status = FAILED.to_owned());
+    // "run" fails, seen running before; "quick" starts and fails between two collections, never
+    // seen running: only a watermark bounded by the clock lets it count, past the export dated
+    // 30 days ahead.
+    simulator.with_population(|p| {
+        p.task_mut("run").expect("the running export").status = FAILED.to_owned();
+        p.push(Task::new("quick", FAILED, unix_now() - 5.0));
+    });
     let seen = scrape_until(&exporter, "a collection", |s| collections(s) >= 1.0).await;
     let done =
         scrape_until(&exporter, "two collections of the shifted pages", |s| collections(s) >= collections(&seen) + 2.0)
             .await;
-    assert_eq!(completed(&done, "FAILED"), 1.0, "the quick failure counts, once");
+    assert_eq!(completed(&done, "FAILED"), 2.0, "both failures count, once");
     assert_eq!(completed(&done, "SUCCEEDED"), 0.0, "the future export is no completion");
-    assert_eq!(value(&done, "ads_export_tasks{status=\"FAILED\"}"), 11.0, "each export once");
+    assert_eq!(value(&done, "ads_export_tasks{status=\"FAILED\"}"), 12.0, "each export once");
     assert_eq!(value(&done, "ads_export_tasks{status=\"SUCCEEDED\"}"), 41.0);
     let all = unit_series(&scrape_all(&exporter).await);
     assert_eq!(value(&all, "ads_continuous_exports{status=\"ACTIVE\"}"), 3.0);
     let info = all.keys().filter(|k| k.starts_with("ads_continuous_export_info{")).count();
     assert_eq!(info, 3, "one series per continuous export");
+    assert_eq!(value(&all, "ads_import_tasks{status=\"IMPORT_COMPLETE\"}"), 3.0, "each import once");
+    assert_eq!(value(&all, "ads_agents{health=\"HEALTHY\",agent_type=\"EC2\"}"), 3.0, "each agent once");
     assert!(
         simulator.requests_of("DescribeContinuousExports").iter().any(|r| r.next_token.is_some()),
         "the continuous exports were paged"

@@ -102,6 +102,141 @@ fn amtool_accepts_the_alertmanager_example_and_it_names_real_alerts() {
     }
 }
 
+/// The inhibitions work in a real Alertmanager, on alerts labelled as the rules label them: the
+/// exporter down (or absent) silences what it reports; AWS refusing a unit's credentials
+/// silences that unit's failing collections and stale data, and nothing of other units.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_inhibits_what_the_root_cause_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    // The example, with its receivers on loopback (nothing leaves the machine).
+    let example = std::fs::read_to_string(project(ALERTMANAGER)).unwrap();
+    let config = example.replace("http://alert-receiver.example.internal:9095", "http://127.0.0.1:9");
+    assert_ne!(config, example);
+    std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// Killed however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _alertmanager = Killed(
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", dir.path().join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager runs (Debian package prometheus-alertmanager)"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("Alertmanager to be ready", || async {
+        (request_opt(&format!("{base}/-/ready")).await == Some(200)).then_some(())
+    })
+    .await;
+    let alert = |name: &str, labels: &[(&str, &str)]| {
+        let mut all = serde_json::Map::new();
+        all.insert("alertname".into(), name.into());
+        all.insert("job".into(), "ads_exporter".into());
+        for (k, v) in labels {
+            all.insert((*k).into(), (*v).into());
+        }
+        serde_json::json!({ "labels": all })
+    };
+    let a = [("instance", "a:10237")];
+    let unit_b = [("instance", "b:10237"), ("aws_account_id", "222222222222"), ("aws_region", "eu-west-1")];
+    let post = |alerts: Vec<Value>| {
+        let url = format!("{base}/api/v2/alerts");
+        async move {
+            let body = serde_json::to_vec(&alerts).unwrap();
+            let reply = request_with_body(hyper::Method::POST, &url, "application/json", body).await;
+            assert_eq!(reply.status, hyper::StatusCode::OK, "{}", reply.text());
+        }
+    };
+    post(vec![
+        alert("AdsExporterDown", &[a[0], ("severity", "critical")]),
+        alert(
+            "AdsExportStuck",
+            &[
+                a[0],
+                ("aws_account_id", "111122223333"),
+                ("aws_region", "us-west-2"),
+                ("status", "IN_PROGRESS"),
+                ("severity", "warning"),
+            ],
+        ),
+        alert("AdsExportStuck", &[unit_b[0], unit_b[1], unit_b[2], ("status", "IN_PROGRESS"), ("severity", "warning")]),
+        alert(
+            "AdsAuthorizationErrors",
+            &[unit_b[0], unit_b[1], unit_b[2], ("code", "credentials"), ("severity", "critical")],
+        ),
+        alert(
+            "AdsCollectionFailing",
+            &[unit_b[0], unit_b[1], unit_b[2], ("collector", "export_tasks"), ("severity", "warning")],
+        ),
+        alert(
+            "AdsDataStale",
+            &[unit_b[0], unit_b[1], unit_b[2], ("collector", "import_tasks"), ("severity", "warning")],
+        ),
+        alert(
+            "AdsDataStale",
+            &[
+                unit_b[0],
+                ("aws_account_id", "333333333333"),
+                ("aws_region", "eu-west-1"),
+                ("collector", "export_tasks"),
+                ("severity", "warning"),
+            ],
+        ),
+    ])
+    .await;
+    let states = || async {
+        let alerts: Value = serde_json::from_slice(&get(&format!("{base}/api/v2/alerts")).await.body).unwrap();
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let label = |n: &str| a["labels"][n].as_str().unwrap_or_default().to_owned();
+                let key = format!(
+                    "{} {} {} {}",
+                    label("alertname"),
+                    label("instance"),
+                    label("aws_account_id"),
+                    label("collector")
+                );
+                (key, a["status"]["state"].as_str().unwrap().to_owned())
+            })
+            .collect::<std::collections::BTreeMap<String, String>>()
+    };
+    let expected = [
+        ("AdsExporterDown a:10237  ", "active"),
+        ("AdsExportStuck a:10237 111122223333 ", "suppressed"),
+        ("AdsExportStuck b:10237 222222222222 ", "active"),
+        ("AdsAuthorizationErrors b:10237 222222222222 ", "active"),
+        ("AdsCollectionFailing b:10237 222222222222 export_tasks", "suppressed"),
+        ("AdsDataStale b:10237 222222222222 import_tasks", "suppressed"),
+        ("AdsDataStale b:10237 333333333333 export_tasks", "active"),
+    ];
+    let seen = wait_for("the inhibitions", || async {
+        let seen = states().await;
+        expected.iter().all(|(k, v)| seen.get(*k).map(String::as_str) == Some(*v)).then_some(seen)
+    })
+    .await;
+    assert_eq!(seen.len(), expected.len(), "{seen:?}");
+    // No target at all: every alert of the job is silenced.
+    post(vec![alert("AdsExporterAbsent", &[("severity", "critical")])]).await;
+    wait_for("the exporter's absence to silence the rest", || async {
+        let seen = states().await;
+        seen.iter().all(|(k, v)| (v == "suppressed") != k.starts_with("AdsExporterAbsent")).then_some(())
+    })
+    .await;
+}
+
 #[test]
 fn every_alert_is_named_labelled_documented_and_unit_tested() {
     let readme = std::fs::read_to_string(project("README.md")).unwrap();
@@ -282,28 +417,37 @@ fn dashboard_thresholds_are_the_alerts() {
         assert!(!found.is_empty(), "no panel {title} with a red threshold");
         found
     };
-    for (alert, threshold, panels) in [
-        ("AdsExportStuck", "> 7200", &["Oldest export in progress", "Age of the oldest export in progress"][..]),
-        ("AdsExportsSlow", "> 3600", &["Completion time over the last hour", "p90 completion time (1d)"]),
-        ("AdsImportStuck", "> 7200", &["Oldest import in progress"]),
-        ("AdsAgentsSilent", "> 3600", &["Oldest ping of a healthy agent"]),
-        ("AdsThrottled", ">= 0.2", &["Throttled share of requests", "Throttled share of requests, by unit"]),
+    // (alert, its threshold, panels that turn red where it fires: at the threshold itself, or at
+    // 1 for a count of units or collectors that meet it).
+    for (alert, threshold, red_at, panels) in [
+        (
+            "AdsExportStuck",
+            "> 7200",
+            7200.0,
+            &["Oldest export in progress", "Age of the oldest export in progress"][..],
+        ),
+        ("AdsExportStuck", "> 7200", 1.0, &["Stuck exports"]),
+        ("AdsExportsSlow", "> 3600", 3600.0, &["p90 completion time (1d)"]),
+        ("AdsImportStuck", "> 7200", 7200.0, &["Oldest import in progress"]),
+        ("AdsAgentsSilent", "> 3600", 3600.0, &["Oldest ping of a healthy agent"]),
+        ("AdsThrottled", ">= 0.2", 0.2, &["Throttled share of requests", "Throttled share of requests, by unit"]),
         (
             "AdsCollectionFailing",
-            ">= 0.5",
+            "> 0.5",
+            0.5,
             &["Collection failure share, by unit", "Collection failure share, by collector"],
         ),
-        ("AdsDataStale", "> 1", &["Staleness"]),
-        ("AdsExportFailed", "> 0", &["Failed exports (1h)"]),
-        ("AdsImportFailed", "> 0", &["New failed imports (1h)"]),
-        ("AdsCollectorsUnhealthy", "> 0", &["Newly unhealthy (1h)"]),
-        ("AdsTargetsRefused", "> 0", &["Refused units"]),
+        ("AdsCollectionFailing", "> 0.5", 1.0, &["Collectors failing"]),
+        ("AdsDataStale", "> 1", 1.0, &["Staleness", "Stale collectors"]),
+        ("AdsExportFailed", "> 0", 1.0, &["Failed exports (1h)"]),
+        ("AdsImportFailed", "> 0", 1.0, &["New failed imports (1h)"]),
+        ("AdsCollectorsUnhealthy", "> 0", 1.0, &["Newly unhealthy (1h)"]),
+        ("AdsTargetsRefused", "> 0", 1.0, &["Refused units"]),
+        ("AdsAuthorizationErrors", ">= 2", 1.0, &["Units refused by AWS (10m)"]),
+        ("AdsContinuousExportFailing", "ERROR|START_FAILED|STOP_FAILED", 1.0, &["Failing continuous exports"]),
     ] {
         let expr = expr_of(alert);
         assert!(expr.contains(threshold), "{alert} fires {threshold}: {expr}");
-        let value: f64 = threshold.trim_start_matches(['>', '=', ' ']).parse().unwrap();
-        // "> 0" of a count turns red at 1.
-        let red_at = if value == 0.0 { 1.0 } else { value };
         for panel in panels {
             assert!(reds(panel).contains(&red_at), "{panel} turns red at {red_at} like {alert}");
         }
@@ -490,6 +634,28 @@ async fn every_panel_and_matcher_has_data_at_a_15s_and_a_60s_scrape() {
                     assert_eq!(answer["status"], "success", "{name}: {title}: {expr}: {answer}\n{}", prometheus.log());
                     let series = answer["data"]["result"].as_array().unwrap();
                     assert!(!series.is_empty(), "{name}: {title}: no data at {}: {expr}", prometheus.url);
+                    if std::ptr::eq(prometheus, &sixty) {
+                        // What the panel shows at a 60 s scrape (with --no-capture).
+                        let last = |s: &Value| {
+                            let point = if s["value"].is_null() {
+                                s["values"].as_array().unwrap().last().unwrap()
+                            } else {
+                                &s["value"]
+                            };
+                            point[1].as_str().unwrap().to_owned()
+                        };
+                        let legend = |s: &Value| {
+                            let m = s["metric"].as_object().unwrap();
+                            m.iter()
+                                .filter(|(k, _)| *k != "job" && *k != "instance")
+                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        };
+                        let shown: Vec<String> =
+                            series.iter().take(4).map(|s| format!("{{{}}} {}", legend(s), last(s))).collect();
+                        println!("60s | {name} | {title} | {} series | {}", series.len(), shown.join("; "));
+                    }
                     for (metric, matchers) in selectors(&expr) {
                         check_matchers(prometheus, &metric, &matchers, &format!("{name}: {title}")).await;
                     }

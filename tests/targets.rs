@@ -576,7 +576,7 @@ async fn the_landing_page_puts_what_needs_a_look_first() {
     let page = get(&format!("{url}/")).await.text();
     let file = path.display().to_string();
     for expected in [
-        format!("<dt>Targets</dt><dd><span class=\"mono\">{file}</span> (--config.file)</dd>"),
+        format!("<dt>Targets</dt><dd class=\"mono\">--config.file {file}</dd>"),
         "<dt>Shard</dt><dd>0/1</dd>".to_owned(),
         "<dt>Last reload</dt><dd><span class=\"bad\">refused</span> ".to_owned(),
         "targets[0].regions[0]: &quot;us-west2&quot; is not an AWS region name".to_owned(),

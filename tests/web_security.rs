@@ -350,6 +350,26 @@ fn a_rejected_file_stops_the_binary_with_a_clear_message() {
     assert!(last.contains("invalid --web.config.file") && last.contains("missing.crt"), "{stderr}");
 }
 
+/// The serving log line says what a client must speak: https and basic auth, when on.
+#[test]
+fn the_serving_line_says_https_and_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    common::tls::write_certificates(dir.path());
+    let hash = bcrypt::hash("wonderland", 4).unwrap();
+    let path = dir.path().join("web.yml");
+    let web = format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: {hash}\n"
+    );
+    std::fs::write(&path, web).unwrap();
+    let mut demo = common::process::command();
+    demo.args(["--demo", "--web.listen-address", "127.0.0.1:0", "--web.config.file"]).arg(&path);
+    let (process, _) = common::process::start_and_read(demo, "message=\"serving metrics\" addr=", false);
+    let serving = process.lines_with("serving metrics");
+    assert!(serving[0].contains("scheme=https") && serving[0].contains("basic_auth=true"), "{}", serving[0]);
+    let settings = process.lines_with("effective settings");
+    assert!(settings[0].contains("tls=true") && settings[0].contains("basic_auth=true"), "{}", settings[0]);
+}
+
 /// A flood of distinct wrong passwords over hundreds of connections does not delay the real
 /// scrape: its success stays cached, and past a few waiting checks the flood is answered 429 at
 /// once instead of queueing for bcrypt.

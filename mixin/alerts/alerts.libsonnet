@@ -70,10 +70,11 @@ local promql = import '../lib/promql.libsonnet';
         rule(
           'AdsCollectionFailing',
           'warning',
-          '%s >= %g' % [promql.failureShare(c, c.collectionFailureWindow), c.collectionFailureRatio],
+          '(%s > %g) and increase(%s[%s]) >= 2' % [promql.failureShare(c, c.collectionFailureWindow), c.collectionFailureRatio, m('ads_collections_total'), c.collectionFailureWindow],
           c.collectionFailingFor,
           'ads_exporter fails to collect from ADS.',
           '{{ $value | humanizePercentage }} of the {{ $labels.collector }} collections of %s by {{ $labels.instance }} failed over the last %s; its metrics are the last good ones. See ads_api_errors_total by operation and code, the landing page and the log.' % [unit, c.collectionFailureWindow],
+          c.collectionFailingKeepFiringFor,
         ),
         rule(
           'AdsDataStale',
@@ -168,10 +169,10 @@ local promql = import '../lib/promql.libsonnet';
         rule(
           'AdsAuthorizationErrors',
           'critical',
-          'sum without (operation) (increase(%s[%s])) > 0' % [m('ads_api_errors_total', 'code=~"%s"' % promql.alternatives(c.authorizationCodes)), c.authorizationErrorsWindow],
+          'sum without (operation) (increase(%s[%s])) >= %d' % [m('ads_api_errors_total', 'code=~"%s"' % promql.alternatives(c.authorizationCodes)), c.authorizationErrorsWindow, c.authorizationErrorsMin],
           c.authorizationErrorsFor,
           'AWS refuses the credentials or permissions of ads_exporter.',
-          'AWS refused calls of %s with {{ $labels.code }} in the last %s: the credentials, the role and its trust policy, or the IAM policy are wrong. Collection failures and stale data of this unit are inhibited meanwhile.' % [unit, c.authorizationErrorsWindow],
+          'AWS refused {{ $value | printf "%%.0f" }} calls of %s with {{ $labels.code }} in the last %s: the credentials, the role and its trust policy, or the IAM policy are wrong. Collection failures and stale data of this unit are inhibited meanwhile.' % [unit, c.authorizationErrorsWindow],
           c.authorizationErrorsKeepFiringFor,
         ),
         rule(

@@ -10,8 +10,9 @@ local g = import '../lib/grafana.libsonnet';
     local unitUid = '%s-unit' % c.dashboardUidPrefix,
 
     // The variables' filters: a unit's series, and the process-wide ones (no account or region).
-    local F = 'job=~"$job", instance=~"$instance", aws_account_id=~"$aws_account_id", aws_region=~"$aws_region"',
-    local P = 'job=~"$job", instance=~"$instance"',
+    // The mixin's selector first (a namespace in it reaches every panel), then the variables.
+    local F = '%s, job=~"$job", instance=~"$instance", aws_account_id=~"$aws_account_id", aws_region=~"$aws_region"' % c.adsExporterSelector,
+    local P = '%s, job=~"$job", instance=~"$instance"' % c.adsExporterSelector,
     local m(name, matchers='') = '%s{%s%s}' % [name, if matchers == '' then '' else matchers + ', ', F],
     local byUnit = 'job, instance, aws_account_id, aws_region',
 
@@ -33,6 +34,10 @@ local g = import '../lib/grafana.libsonnet';
       m('ads_collections_total'),
       c.collectionFailureWindow,
     ],
+    // AdsCollectionFailing's condition: more than the share failed, of two collections or more.
+    local failing = '(%s > %g) and increase(%s[%s]) >= 2' % [failureShare, c.collectionFailureRatio, m('ads_collections_total'), c.collectionFailureWindow],
+    // Staleness of the collectors that have succeeded (AdsDataStale leaves the others out).
+    local stalenessOfSucceeded = '(%s) and %s > 0' % [staleness, m('ads_last_collection_success_timestamp_seconds')],
     local throttledShare(by) = 'sum by (%s) (increase(%s[%s])) / sum by (%s) (increase(%s[%s]))' % [
       by,
       m('ads_api_errors_total', 'code=~"%s"' % throttling),
@@ -44,7 +49,7 @@ local g = import '../lib/grafana.libsonnet';
     local unhealthy = 'sum without (state) (%s)' % m('ads_discovery_collectors', 'state=~"unhealthy|shutdown"'),
     // Series that were never above zero in the range are left out; a series that falls to zero
     // stays, with its zeros (no gaps).
-    local nonZero(expr, by, series, over) = '%s and on (%s) (sum by (%s) (%s(%s[$__range])) > 0)' % [expr, by, by, over, series],
+    local nonZero(expr, by, series, over) = '%s and on (%s) (sum by (%s) (%s(%s[$__range] @ end())) > 0)' % [expr, by, by, over, series],
 
     local variables(single) = [
       g.variable('job', 'Job', 'label_values(ads_up{%s}, job)' % c.adsExporterSelector, multi=false, includeAll=false),
@@ -55,7 +60,7 @@ local g = import '../lib/grafana.libsonnet';
     local link(title, uid, tooltip) = {
       title: title,
       type: 'link',
-      url: '/d/%s/?${__url_time_range}&${job:queryparam}&${instance:queryparam}' % uid,
+      url: '/d/%s/?${job:queryparam}&${instance:queryparam}' % uid,
       tooltip: tooltip,
       icon: 'dashboard',
       keepTime: true,
@@ -81,13 +86,13 @@ local g = import '../lib/grafana.libsonnet';
         g.row('Now'),
         [
           [3, 4, g.stat('Units watched', 'Collector units (an account in a region) exporting series.', [g.query('count(count by (%s) (%s))' % [byUnit, m('ads_up')], instant=true)])],
-          [3, 4, g.stat('Collectors failing', 'Collectors of which %g or more of the collections failed over the last %s (AdsCollectionFailing). The table below and the unit dashboard say which.' % [c.collectionFailureRatio, c.collectionFailureWindow], [g.query('count(%s >= %g) or vector(0)' % [failureShare, c.collectionFailureRatio], instant=true)], thresholds=g.redFrom(1))],
+          [3, 4, g.stat('Collectors failing', 'Collectors of which more than %g of the collections failed over the last %s (AdsCollectionFailing). The table below and the unit dashboard say which.' % [c.collectionFailureRatio, c.collectionFailureWindow], [g.query('count(%s) or vector(0)' % failing, instant=true)], thresholds=g.redFrom(1))],
           [3, 4, g.stat('Stale collectors', 'Collectors whose last success is older than %d of their intervals, and %d s (AdsDataStale).' % [c.staleIntervals, c.staleMinSeconds], [g.query('count((%s > 1) and %s > 0) or vector(0)' % [staleness, m('ads_last_collection_success_timestamp_seconds')], instant=true)], thresholds=g.redFrom(1))],
           [3, 4, g.stat('Refused units', 'Units refused because a unit earlier in the targets file collects the same account and region (AdsTargetsRefused); they export nothing.', [g.query('sum(ads_targets_refused{%s})' % P, instant=true)], thresholds=g.redFrom(1))],
           [3, 4, g.stat('Stuck exports', 'Units whose oldest export in progress was requested more than %d s ago (AdsExportStuck).' % c.exportStuckSeconds, [g.query('count(%s > %d) or vector(0)' % [m('ads_export_task_oldest_request_age_seconds', 'status="IN_PROGRESS"'), c.exportStuckSeconds], instant=true)], thresholds=g.redFrom(1))],
           [3, 4, g.stat('Failed exports (%s)' % c.newFailuresWindow, 'Exports seen to end FAILED in the last %s (AdsExportFailed).' % c.newFailuresWindow, [g.query('round(sum(increase(%s[%s])))' % [m('ads_export_tasks_completed_total', 'status="FAILED"'), c.newFailuresWindow], instant=true)], thresholds=g.redFrom(1))],
           [3, 4, g.stat('Failing continuous exports', 'Continuous exports in %s (AdsContinuousExportFailing).' % failedContinuous, [g.query('count(%s) or vector(0)' % m('ads_continuous_export_info', 'status=~"%s"' % failedContinuous), instant=true)], thresholds=g.redFrom(1))],
-          [3, 4, g.stat('Authorization errors (%s)' % c.authorizationErrorsWindow, 'Requests AWS refused for credentials or permissions in the last %s (AdsAuthorizationErrors).' % c.authorizationErrorsWindow, [g.query('round(sum(increase(%s[%s])))' % [m('ads_api_errors_total', 'code=~"%s"' % authorization), c.authorizationErrorsWindow], instant=true)], thresholds=g.redFrom(1))],
+          [3, 4, g.stat('Units refused by AWS (%s)' % c.authorizationErrorsWindow, 'Units of which AWS refused %d or more requests for credentials or permissions in the last %s (AdsAuthorizationErrors).' % [c.authorizationErrorsMin, c.authorizationErrorsWindow], [g.query('count(sum by (%s, code) (increase(%s[%s])) >= %d) or vector(0)' % [byUnit, m('ads_api_errors_total', 'code=~"%s"' % authorization), c.authorizationErrorsWindow, c.authorizationErrorsMin], instant=true)], thresholds=g.redFrom(1))],
         ],
         g.row('Every unit'),
         [[24, 9, g.table(
@@ -95,7 +100,7 @@ local g = import '../lib/grafana.libsonnet';
           'One row per unit: whether its last collections worked, how stale its stalest collector is (as a share of the AdsDataStale threshold), its oldest export in progress, failed exports, AWS errors and the throttled share of its requests. Click the account for the unit dashboard.',
           [
             g.query('min by (%s) (%s)' % [byUnit, m('ads_up')], instant=true),
-            g.query('max by (%s) (%s)' % [byUnit, staleness], instant=true),
+            g.query('max by (%s) (%s)' % [byUnit, stalenessOfSucceeded], instant=true),
             g.query('max by (%s) (%s)' % [byUnit, m('ads_export_task_oldest_request_age_seconds', 'status="IN_PROGRESS"')], instant=true),
             g.query('round(sum by (%s) (increase(%s[%s])))' % [byUnit, m('ads_export_tasks_completed_total', 'status="FAILED"'), c.newFailuresWindow], instant=true),
             g.query('round(sum by (%s) (increase(%s[1h])))' % [byUnit, m('ads_api_errors_total')], instant=true),
@@ -134,7 +139,7 @@ local g = import '../lib/grafana.libsonnet';
           [12, 8, g.timeseries('Throttled share of requests, by unit', "The share of each unit's requests that AWS throttled over the last %s; AdsThrottled fires above the red line while collections fail." % c.throttledWindow, [g.query(throttledShare(byUnit), '{{aws_account_id}} {{aws_region}}')], 'percentunit', c.throttledRatio)],
         ],
         [
-          [12, 8, g.timeseries('Exports completed per hour, by status', 'Exports seen to complete, per hour, by final status. A rising FAILED line is exports failing as they finish.', [g.query('sum by (status) (rate(%s[$__rate_interval])) * 3600' % m('ads_export_tasks_completed_total'), '{{status}}')], minInterval=c.minRateInterval)],
+          [12, 8, g.timeseries('Exports completed in the last hour, by status', 'Exports seen to complete in the hour before each point, by final status. A rising FAILED line is exports failing as they finish.', [g.query('sum by (status) (increase(%s[1h]))' % m('ads_export_tasks_completed_total'), '{{status}}')])],
           [12, 8, g.timeseries('AWS errors per second, by code', 'Failed requests per second by error code (codes without any error in the time range are left out); the README has a runbook for each code.', [g.query(nonZero('sum by (code) (rate(%s[$__rate_interval]))' % m('ads_api_errors_total'), 'code', m('ads_api_errors_total'), 'increase'), '{{code}}')], 'reqps', minInterval=c.minRateInterval)],
         ],
       ]),
@@ -154,7 +159,7 @@ local g = import '../lib/grafana.libsonnet';
         g.row('Collections of this unit'),
         [
           [6, 5, g.stat('Collectors', "Whether each collector's last collection worked. A failing one serves its last good data.", [g.query('max by (collector) (%s)' % m('ads_up'), '{{collector}}', instant=true)], thresholds=g.thresholds('red', [[1, 'green']])) + { fieldConfig+: { defaults+: { mappings: up } } }],
-          [6, 5, g.stat('Staleness', "Seconds since each collector's last success, as a share of its AdsDataStale threshold (%d intervals, at least %d s): red from 100%%." % [c.staleIntervals, c.staleMinSeconds], [g.query('max by (collector) (%s)' % staleness, '{{collector}}', instant=true)], 'percentunit', g.redFrom(1))],
+          [6, 5, g.stat('Staleness', "Seconds since each collector's last success, as a share of its AdsDataStale threshold (%d intervals, at least %d s): red from 100%%." % [c.staleIntervals, c.staleMinSeconds], [g.query('max by (collector) (%s)' % stalenessOfSucceeded, '{{collector}}', instant=true)], 'percentunit', g.redFrom(1))],
           [6, 5, g.stat('Pages per collection', "Pages each collector's last collection read (100 items a page; the summary is one call).", [g.query('max by (collector) (%s)' % m('ads_collection_pages'), '{{collector}}', instant=true)])],
           [6, 5, g.stat('Collection failures (1 h)', 'Failed collections in the last hour, by collector.', [g.query('round(sum by (collector) (increase(%s[1h])))' % m('ads_collection_failures_total'), '{{collector}}', instant=true)], thresholds=g.thresholds('blue', [[1, 'orange']]))],
         ],
@@ -172,8 +177,8 @@ local g = import '../lib/grafana.libsonnet';
         ],
         g.row('Export lifecycle'),
         [
-          [8, 8, g.timeseries('Completions per hour, by status', 'Exports seen to complete per hour, by final status.', [g.query('sum by (status) (rate(%s[$__rate_interval])) * 3600' % m('ads_export_tasks_completed_total'), '{{status}}')], minInterval=c.minRateInterval)],
-          [8, 8, g.timeseries('Completion time over the last hour', 'p50, p90 and p99 of how long the exports completed in the last hour took (an upper bound, by up to one collection interval); AdsExportsSlow fires when the p90 over %s passes the red line.' % c.exportsSlowWindow, [g.query('histogram_quantile(%s, sum by (le) (rate(%s[1h])))' % [q, m('ads_export_task_completion_seconds_bucket')], 'p%d' % (100 * std.parseJson(q))) for q in ['0.5', '0.9', '0.99']], 's', c.exportsSlowSeconds)],
+          [8, 8, g.timeseries('Completions in the last hour, by status', 'Exports seen to complete in the hour before each point, by final status.', [g.query('sum by (status) (increase(%s[1h]))' % m('ads_export_tasks_completed_total'), '{{status}}')])],
+          [8, 8, g.timeseries('Completion time over the last hour', 'p50, p90 and p99 of how long the exports completed in the hour before each point took (an upper bound, by up to one collection interval). AdsExportsSlow judges the p90 over %s: the stat beside it.' % c.exportsSlowWindow, [g.query('histogram_quantile(%s, sum by (le) (rate(%s[1h])))' % [q, m('ads_export_task_completion_seconds_bucket')], 'p%d' % (100 * std.parseJson(q))) for q in ['0.5', '0.9', '0.99']], 's')],
           [4, 8, g.stat('Completed (24 h)', 'Exports completed in the last day, by final status.', [g.query('round(sum by (status) (increase(%s[24h])))' % m('ads_export_tasks_completed_total'), '{{status}}', instant=true)])],
           [4, 8, g.stat('p90 completion time (%s)' % c.exportsSlowWindow, 'The p90 of completion times over %s; AdsExportsSlow fires from %d s.' % [c.exportsSlowWindow, c.exportsSlowSeconds], [g.query('histogram_quantile(0.9, sum by (le) (rate(%s[%s])))' % [m('ads_export_task_completion_seconds_bucket'), c.exportsSlowWindow], instant=true)], 's', g.redFrom(c.exportsSlowSeconds), noValue='no completions')],
         ],

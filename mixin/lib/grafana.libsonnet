@@ -14,7 +14,7 @@ local datasource = { type: 'prometheus', uid: '${datasource}' };
     instant: instant,
     range: !instant,
     refId: refId,
-  } + (if instant then { format: 'table' } else {}),
+  },
 
   // Thresholds: `steps` are [value, colour] pairs above the base colour.
   thresholds(base, steps=[]):: {
@@ -100,10 +100,10 @@ local datasource = { type: 'prometheus', uid: '${datasource}' };
       },
     }),
 
-  // A table of instant queries merged on their labels; `columns` renames and orders them, and
-  // `overrides` colour them.
+  // A table of instant queries (in table format: one row per series, a column per label)
+  // merged on their labels; `columns` renames and orders them, and `overrides` colour them.
   table(title, description, targets, columns, overrides=[], links=[])::
-    base('table', title, description, targets, 'short', self.thresholds('blue'), {
+    base('table', title, description, [t { format: 'table' } for t in targets], 'short', self.thresholds('blue'), {
       options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], fields: '' } },
       transformations: [
         { id: 'merge', options: {} },

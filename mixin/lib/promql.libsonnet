@@ -15,15 +15,23 @@
     c.staleMinSeconds,
   ],
 
-  // The units whose `collector` has fresh data (its last success within AdsDataStale's
-  // threshold), with the unit's labels and `collector`: an alert about AWS data holds while its
+  // A Prometheus duration of one unit ('5m') in seconds.
+  seconds(duration)::
+    local units = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+    local unit = duration[std.length(duration) - 1];
+    std.parseInt(std.substr(duration, 0, std.length(duration) - 1)) * units[unit],
+
+  // The units whose `collector` has fresh data, with the unit's labels and `collector`: its last
+  // success is within AdsDataStale's threshold, plus AdsDataStale's `for`, so that an alert about
+  // the data holds until AdsDataStale fires in its stead. An alert about AWS data holds while its
   // data is fresh, not only while the last collection worked, so one failed, throttled or slow
   // collection resets no `for`.
-  fresh(c, collector):: '(time() - %s < clamp_min(%d * %s, %d))' % [
+  fresh(c, collector):: '(time() - %s < clamp_min(%d * %s, %d) + %d)' % [
     self.metric(c, 'ads_last_collection_success_timestamp_seconds', 'collector="%s"' % collector),
     c.staleIntervals,
     self.metric(c, 'ads_collection_interval_seconds', 'collector="%s"' % collector),
     c.staleMinSeconds,
+    self.seconds(c.dataStaleFor),
   ],
 
   // `expr` while the unit's `collector` data is fresh, matching the unit exactly: every label

@@ -200,12 +200,21 @@ async fn offline_region(identity: &Identity) -> Option<String> {
             return Some(region.trim().to_owned());
         }
     }
+    let profiles = shared_profiles(identity.profile.as_deref()).await.ok()?;
+    profiles.get("region").map(str::to_owned)
+}
+
+/// The shared config and credentials files, read as the SDK reads them, with `profile` (else the
+/// default) selected.
+async fn shared_profiles(profile: Option<&str>) -> Result<aws_config::profile::ProfileSet, String> {
     let fs = aws_types::os_shim_internal::Fs::real();
     let env = aws_types::os_shim_internal::Env::real();
     let files = aws_runtime::env_config::file::EnvConfigFiles::default();
-    let selected = identity.profile.clone().map(std::borrow::Cow::Owned);
-    let set = aws_config::profile::load(&fs, &env, &files, selected).await.ok()?;
-    set.get("region").map(str::to_owned)
+    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_owned()));
+    let [config, credentials] = profile_files();
+    aws_config::profile::load(&fs, &env, &files, selected)
+        .await
+        .map_err(|e| format!("cannot read the AWS profiles ({config}, {credentials}): {e}"))
 }
 
 impl AwsContext {
@@ -344,13 +353,8 @@ pub async fn check_profiles<'a>(profiles: impl IntoIterator<Item = (String, &'a 
     if profiles.is_empty() {
         return Ok(());
     }
-    let fs = aws_types::os_shim_internal::Fs::real();
-    let env = aws_types::os_shim_internal::Env::real();
-    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let set = shared_profiles(None).await?;
     let [config, credentials] = profile_files();
-    let set = aws_config::profile::load(&fs, &env, &files, None)
-        .await
-        .map_err(|e| format!("cannot read the AWS profiles ({config}, {credentials}): {e}"))?;
     let missing: Vec<String> = profiles
         .iter()
         .filter(|(_, name)| set.get_profile(name).is_none())

@@ -359,7 +359,7 @@ impl Collector {
         };
         if let Some(account_id) = &account_id {
             let target = TargetId { account_id: account_id.clone(), region: self.unit.spec.region.clone() };
-            if self.claims.claim(&target, &self.unit).is_err() {
+            if !self.claims.claim(&target, &self.unit) {
                 return Step::Refused { account_id: account_id.clone() };
             }
         }

@@ -38,6 +38,17 @@ pub enum Targets {
     Specs(Vec<TargetSpec>),
 }
 
+impl std::fmt::Display for Targets {
+    /// Where they come from, for the log, the landing page and `--check-config`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Targets::File(path) => write!(f, "--config.file {}", path.display()),
+            Targets::Flags(_) => f.write_str("the command-line flags"),
+            Targets::Specs(_) => f.write_str("a fixed list (the demo's accounts with --demo)"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebSettings {
     pub listen_addresses: Vec<SocketAddr>,

@@ -165,7 +165,9 @@ pub struct Lifecycle {
 /// One collection's look at the tasks, committed only if the whole collection succeeds.
 #[derive(Debug, Default)]
 pub struct Pass {
-    /// By id: an export listed twice completes once.
+    /// By id: an export listed twice completes once. (The collector skips what a listing repeats
+    /// at a page boundary, where offset paging puts repeats, in every gauge; this catches a repeat
+    /// anywhere else, for the counters.)
     completions: HashMap<u64, (&'static str, f64)>,
     in_progress: HashMap<u64, f64>,
     /// The newest request time, each bounded by `limit`.

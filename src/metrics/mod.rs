@@ -41,11 +41,17 @@ pub const PROCESS_WIDE: &[Family] = &[TARGETS, REFUSED, RELOAD_OK, RELOAD_TIME];
 /// The outcome of the last reading of the targets file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReloadStatus {
-    pub successful: bool,
-    /// Unix seconds of the last success.
+    /// Unix seconds of the last success; 0 before the first.
     pub success_timestamp: f64,
     /// Why the last reload was refused, while it is the last one.
     pub error: Option<ReloadFailure>,
+}
+
+impl ReloadStatus {
+    /// Whether the last reading succeeded.
+    pub fn successful(&self) -> bool {
+        self.error.is_none() && self.success_timestamp > 0.0
+    }
 }
 
 /// A refused reload: when, and why.
@@ -64,7 +70,7 @@ pub fn render_process_wide(out: &mut String, list: &UnitList, reload: &ReloadSta
     let refused = list.units.iter().filter(|u| u.state().refused.is_some()).count();
     sample(out, REFUSED.name, "", &[], refused as f64);
     header(out, &RELOAD_OK);
-    sample(out, RELOAD_OK.name, "", &[], if reload.successful { 1.0 } else { 0.0 });
+    sample(out, RELOAD_OK.name, "", &[], if reload.successful() { 1.0 } else { 0.0 });
     header(out, &RELOAD_TIME);
     sample(out, RELOAD_TIME.name, "", &[], reload.success_timestamp);
 }

@@ -64,7 +64,6 @@ pub const STS_ERRORS: &[(&str, u16)] = &[
     ("SignatureDoesNotMatch", 403),
     ("ExpiredToken", 400),
     ("RegionDisabledException", 403),
-    ("MalformedPolicyDocument", 400),
 ];
 
 impl Fault {

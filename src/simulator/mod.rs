@@ -37,7 +37,7 @@ use tokio::sync::watch;
 
 use crate::clock::unix_now as now;
 
-pub use faults::{Fault, FaultPlan, Schedule};
+pub use faults::{Fault, FaultPlan, STS_ERRORS, Schedule};
 pub use model::{Evolution, FAILED, IN_PROGRESS, Population, SUCCEEDED, Task};
 use sts::StsError;
 use wire::{ApiError, DescribeExportTasksRequest, DescribeExportTasksResponse, ExportFilter, ExportInfo};

@@ -232,9 +232,9 @@ impl Pipeline {
     }
 
     /// Moves the pipeline from `from` to `now` (the demo): imports start every few minutes (one
-    /// always runs) and end (now and then with errors), the first continuous export falls into `ERROR` now and then
-    /// (about every two hours) and recovers some minutes later, agents go unhealthy now and then
-    /// and come back, and healthy agents ping.
+    /// always runs) and end (one in a hundred with errors), the first continuous export falls into
+    /// `ERROR` about every six hours and recovers some minutes later, an agent goes unhealthy about
+    /// every six hours and comes back, and healthy agents ping.
     pub fn evolve(&mut self, from: f64, now: f64, rng: &mut StdRng) {
         let elapsed = (now - from).max(0.0);
         let chance = |mean: f64| (elapsed / mean).min(1.0);
@@ -251,7 +251,7 @@ impl Pipeline {
             }
             task.finishes_at = None;
             let servers = rng.random_range(20..200);
-            let failures = if rng.random_bool(0.05) { rng.random_range(1..10) } else { 0 };
+            let failures = if rng.random_bool(0.01) { rng.random_range(1..10) } else { 0 };
             task.status = if failures > 0 { "IMPORT_COMPLETE_WITH_ERRORS" } else { "IMPORT_COMPLETE" }.to_owned();
             task.completion_time = Some(now);
             task.server_success = servers - failures;
@@ -261,7 +261,7 @@ impl Pipeline {
                 .then(|| format!("https://discovery-imports.s3.amazonaws.com/{}-errors.zip", task.import_task_id));
         }
         if let Some(export) = self.continuous_exports.first_mut() {
-            if export.status == "ACTIVE" && rng.random_bool(chance(7_200.0)) {
+            if export.status == "ACTIVE" && rng.random_bool(chance(21_600.0)) {
                 export.set_error(now + rng.random_range(360.0..600.0));
             } else if export.status == "ERROR" && export.recovers_at.is_some_and(|t| t <= now) {
                 export.recover();
@@ -269,7 +269,7 @@ impl Pipeline {
         }
         if !self.agents.is_empty() {
             let n = self.agents.len().min(17);
-            if rng.random_bool(chance(1_800.0)) {
+            if rng.random_bool(chance(21_600.0)) {
                 let agent = &mut self.agents[rng.random_range(0..n)];
                 if agent.health == "HEALTHY" {
                     agent.health = "UNHEALTHY".to_owned();
@@ -332,8 +332,8 @@ mod tests {
             (false, false, false, false, false);
         let first_healthy: Vec<bool> = pipeline.agents.iter().map(|a| a.health == "HEALTHY").collect();
         let mut now = start;
-        // Two simulated hours... and a bit: the continuous export's episodes are about two hours apart.
-        for _ in 0..(6 * 3_600 / 5) {
+        // A simulated day: the continuous export's episodes and the agents' are hours apart.
+        for _ in 0..(24 * 3_600 / 5) {
             let before = pipeline.clone();
             pipeline.evolve(now, now + 5.0, &mut rng);
             now += 5.0;

@@ -480,19 +480,12 @@ pub struct Claims {
     held: Mutex<HashMap<TargetId, Arc<Unit>>>,
 }
 
-/// The unit that holds a claim, as of the refusal: where it is defined now (a reload may have
-/// moved it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub origin: String,
-}
-
 impl Claims {
-    /// Claims `target` for `unit`. A unit earlier in the configuration takes the claim over from
-    /// a later one, which is refused from then on; a later one is refused, and the error names
-    /// the holder. A unit that becomes refused here is marked so and logged once, with what
-    /// tells the two units apart.
-    pub fn claim(&self, target: &TargetId, unit: &Arc<Unit>) -> Result<(), Holder> {
+    /// Claims `target` for `unit`; whether it holds it now. A unit earlier in the configuration
+    /// takes the claim over from a later one, which is refused from then on; a later one is
+    /// refused. A unit that becomes refused here is marked so (its state names the holder) and
+    /// logged once, with what tells the two units apart.
+    pub fn claim(&self, target: &TargetId, unit: &Arc<Unit>) -> bool {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         match held.get(target).cloned() {
             Some(holder) if holder.id == unit.id => {
@@ -500,11 +493,11 @@ impl Claims {
                 if unit.state().refused.is_some() {
                     unit.update_state(|state| state.refused = None);
                 }
-                Ok(())
+                true
             }
             Some(holder) if holder.rank() < unit.rank() => {
                 refuse(unit, &holder, target);
-                Err(Holder { origin: holder.origin().to_string() })
+                false
             }
             Some(holder) => {
                 held.insert(target.clone(), unit.clone());
@@ -512,22 +505,16 @@ impl Claims {
                     unit.update_state(|state| state.refused = None);
                 }
                 refuse(&holder, unit, target);
-                Ok(())
+                true
             }
             None => {
                 held.insert(target.clone(), unit.clone());
                 if unit.state().refused.is_some() {
                     unit.update_state(|state| state.refused = None);
                 }
-                Ok(())
+                true
             }
         }
-    }
-
-    /// Whether `unit` holds `target` (a unit earlier in the configuration may have taken it over
-    /// during a collection).
-    pub fn holds(&self, target: &TargetId, unit: &Unit) -> bool {
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).get(target).is_some_and(|holder| holder.id == unit.id)
     }
 
     /// Releases whatever the unit holds.
@@ -682,18 +669,18 @@ mod tests {
         let second = Unit::new(spec("us-west-2", None), "targets[1]".into(), 1);
         // The second learnt its account first (a slow STS for the first): it holds the claim
         // until the first claims it.
-        assert_eq!(claims.claim(&target, &second), Ok(()));
-        assert_eq!(claims.claim(&target, &second), Ok(()), "a unit's own claim");
-        assert_eq!(claims.claim(&target, &first), Ok(()), "the first takes it over");
+        assert!(claims.claim(&target, &second));
+        assert!(claims.claim(&target, &second), "a unit's own claim");
+        assert!(claims.claim(&target, &first), "the first takes it over");
         assert!(first.state().refused.is_none());
         assert_eq!(second.state().refused.as_deref(), Some("the same account and region as targets[0]"));
-        assert!(claims.holds(&target, &first) && !claims.holds(&target, &second));
+        assert!(!claims.claim(&target, &second), "the second is refused");
         // A reload moved the holder.
         first.set_place("targets[3]".into(), 0);
-        assert_eq!(claims.claim(&target, &second), Err(Holder { origin: "targets[3]".into() }));
+        assert!(!claims.claim(&target, &second));
         assert_eq!(second.state().refused.as_deref(), Some("the same account and region as targets[3]"));
         claims.release(first.id);
-        assert_eq!(claims.claim(&target, &second), Ok(()));
+        assert!(claims.claim(&target, &second));
         assert!(second.state().refused.is_none(), "it took over");
     }
 

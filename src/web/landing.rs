@@ -9,7 +9,6 @@
 use std::fmt::Write as _;
 
 use crate::check::plural;
-use crate::config::Targets;
 use crate::data::Data;
 use crate::supervisor::Supervisor;
 use crate::target::{Kind, Published, Unit};
@@ -100,13 +99,7 @@ pub fn render(supervisor: &Supervisor, telemetry_path: &str, now: f64) -> String
     );
 
     // What runs, and how the last reading of the targets went.
-    let targets = match supervisor.targets() {
-        Targets::File(path) => {
-            format!("<span class=\"mono\">{}</span> (--config.file)", escape(&path.display().to_string()))
-        }
-        Targets::Flags(_) => "the command-line flags".to_owned(),
-        Targets::Specs(_) => "a fixed list (the demo's accounts)".to_owned(),
-    };
+    let targets = escape(&supervisor.targets().to_string());
     let shard = supervisor.shard();
     let status = supervisor.reload_status();
     let reload = match (&status.error, status.success_timestamp > 0.0) {
@@ -133,7 +126,7 @@ pub fn render(supervisor: &Supervisor, telemetry_path: &str, now: f64) -> String
         if supervisor.ready() { "ready" } else { "not ready: not every unit has finished its first collection" };
     let _ = writeln!(
         html,
-        "<dl><dt>Targets</dt><dd>{targets}</dd><dt>Shard</dt><dd>{index}/{shards}{others}</dd>\
+        "<dl><dt>Targets</dt><dd class=\"mono\">{targets}</dd><dt>Shard</dt><dd>{index}/{shards}{others}</dd>\
          <dt>Last reload</dt><dd>{reload}</dd><dt>Units</dt><dd>{tally}; {ready}</dd></dl>",
         index = shard.index,
         shards = shard.count,

@@ -124,6 +124,22 @@ pub async fn request(method: Method, url: &str, headers: &[(&str, &str)]) -> Rep
     Reply { status, headers, body }
 }
 
+/// Sends a request with a body and reads the whole answer.
+pub async fn request_with_body(method: Method, url: &str, content_type: &str, body: Vec<u8>) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<http_body_util::Full<Bytes>>();
+    let request = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", content_type)
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .unwrap();
+    let response = client.request(request).await.expect("the request is answered");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("the body arrives").to_bytes().to_vec();
+    Reply { status, headers, body }
+}
+
 /// The status of a GET, or `None` where nothing answers (a server still starting).
 pub async fn request_opt(url: &str) -> Option<u16> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
