@@ -23,6 +23,7 @@
     // now and then resets no alert; AdsDataStale speaks when it is not.
     staleIntervals: 3,
     staleMinSeconds: 900,
+    // In one unit ('5m', '300s'): the freshness gate adds it to the threshold.
     dataStaleFor: '5m',
 
     // AdsCollectionFailing: more than this share of a collector's collections failed over the
