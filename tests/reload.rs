@@ -5,11 +5,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use ads_exporter::simulator::{Population, Simulator, SimulatorConfig};
 use common::accounts::*;
-use common::process::{Running, start_exporter};
+use common::process::start_on_targets_file;
 use common::*;
 use hyper::{Method, StatusCode};
 
@@ -34,22 +33,6 @@ targets:
     labels: {wave: \"2\"}
 ";
 
-fn start(file: &Path, endpoint: &str, more: &[&str]) -> (Running, String) {
-    let mut args = vec![
-        "--config.file",
-        file.to_str().unwrap(),
-        "--aws.endpoint-url",
-        endpoint,
-        "--aws.sts-endpoint-url",
-        endpoint,
-        "--collector.interval",
-        "200ms",
-    ];
-    args.extend_from_slice(more);
-    let (process, addr) = tokio::task::block_in_place(|| start_exporter(&args));
-    (process, format!("http://{addr}"))
-}
-
 fn accounts_of(samples: &Samples) -> BTreeSet<(String, String)> {
     samples
         .keys()
@@ -68,7 +51,7 @@ async fn reload_adds_removes_and_changes_units_and_refuses_a_bad_file_whole() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("targets.yml");
     std::fs::write(&file, FIRST).unwrap();
-    let (process, url) = start(&file, &running.endpoint_url(), &["--web.enable-lifecycle"]);
+    let (process, url) = start_on_targets_file(&file, &running.endpoint_url(), &["--web.enable-lifecycle"]);
     let collected = |s: &Samples, account: &str, n: f64| {
         of_unit(s, account, "us-west-2", &["wave"]).get("ads_collections_total").is_some_and(|v| *v >= n)
     };
@@ -163,7 +146,7 @@ async fn without_the_lifecycle_flag_reload_is_forbidden_and_sighup_still_works()
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("targets.yml");
     std::fs::write(&file, "targets:\n  - regions: [us-west-2]\n").unwrap();
-    let (process, url) = start(&file, &running.endpoint_url(), &[]);
+    let (process, url) = start_on_targets_file(&file, &running.endpoint_url(), &[]);
     let forbidden = request(Method::POST, &format!("{url}/-/reload"), &[]).await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     assert!(forbidden.text().contains("--web.enable-lifecycle"));
@@ -221,7 +204,7 @@ async fn two_shards_collect_disjoint_units_that_cover_all() {
     std::fs::write(&file, targets).unwrap();
     let endpoint = running.endpoint_url();
     let shard = |index: &'static str| {
-        start(&file, &endpoint, &["--collector.shard-count", "2", "--collector.shard-index", index])
+        start_on_targets_file(&file, &endpoint, &["--collector.shard-count", "2", "--collector.shard-index", index])
     };
     let ((_zero, zero_url), (_one, one_url)) = (shard("0"), shard("1"));
     let mut seen = Vec::new();
@@ -315,7 +298,7 @@ async fn a_reload_that_changes_a_units_settings_carries_its_counters_and_lifecyc
     };
     // One collection, then none for an hour: the completion happens between the two units.
     std::fs::write(&file, targets("1h")).unwrap();
-    let (_process, url) = start(&file, &running.endpoint_url(), &["--web.enable-lifecycle"]);
+    let (_process, url) = start_on_targets_file(&file, &running.endpoint_url(), &["--web.enable-lifecycle"]);
     let unit_of = |s: &Samples| of_unit(s, ACCOUNT, "us-west-2", &["wave"]);
     let before =
         scrape_url_until(&url, "the first collection", |s| unit_of(s).get("ads_collections_total") == Some(&1.0)).await;

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use ads_exporter::config::Targets;
@@ -248,22 +247,12 @@ async fn the_account_of_base_credentials_comes_from_sts_and_its_failure_shows() 
     exporter.shutdown().await;
 }
 
-/// The exporter binary collecting the targets file `path` from the simulator at `endpoint`
-/// every 200 ms, with `more` flags; and its base URL.
-fn start_binary(path: &Path, endpoint: &str, more: &[&str]) -> (common::process::Running, String) {
-    let mut args = vec![
-        "--config.file",
-        path.to_str().unwrap(),
-        "--aws.endpoint-url",
-        endpoint,
-        "--aws.sts-endpoint-url",
-        endpoint,
-        "--collector.interval",
-        "200ms",
-    ];
-    args.extend_from_slice(more);
-    let (process, addr) = tokio::task::block_in_place(|| common::process::start_exporter(&args));
-    (process, format!("http://{addr}"))
+/// Two targets the file cannot tell apart: the first learns its account from STS, the second
+/// names the same account.
+fn duplicates() -> String {
+    format!(
+        "targets:\n  - regions: [us-west-2]\n  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,11 +263,8 @@ async fn two_units_that_resolve_to_the_same_account_and_region_are_refused() {
     let path = dir.path().join("targets.yml");
     // The first learns its account from STS; the second names it: the file cannot tell. Both
     // know it before they collect, and the first in the file keeps it.
-    let targets = format!(
-        "targets:\n  - regions: [us-west-2]\n  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n"
-    );
-    std::fs::write(&path, targets).unwrap();
-    let (process, url) = start_binary(&path, &endpoint, &[]);
+    std::fs::write(&path, duplicates()).unwrap();
+    let (process, url) = common::process::start_on_targets_file(&path, &endpoint, &[]);
     wait_for("a refusal", || async { (!process.lines_with("refusing a unit").is_empty()).then_some(()) }).await;
     let refusal = &process.lines_with("refusing a unit")[0];
     assert!(
@@ -345,7 +331,7 @@ async fn a_refused_unit_takes_over_when_a_reload_removes_the_other_before_it_col
     let path = dir.path().join("targets.yml");
     std::fs::write(&path, format!("targets:\n  - regions: [us-west-2]\n{copy_target}")).unwrap();
     let started = std::time::Instant::now();
-    let (process, url) = start_binary(&path, &endpoint, &["--web.enable-lifecycle"]);
+    let (process, url) = common::process::start_on_targets_file(&path, &endpoint, &["--web.enable-lifecycle"]);
     wait_for("the refusal", || async { (!process.lines_with("refusing a unit").is_empty()).then_some(()) }).await;
     std::fs::write(&path, format!("targets:\n{copy_target}")).unwrap();
     assert_eq!(request(hyper::Method::POST, &format!("{url}/-/reload"), &[]).await.status, hyper::StatusCode::OK);
@@ -431,7 +417,7 @@ async fn a_reload_that_adds_an_earlier_duplicate_gives_it_the_account_and_region
     let path = dir.path().join("targets.yml");
     let copy = format!("  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n");
     std::fs::write(&path, format!("targets:\n{copy}")).unwrap();
-    let (process, url) = start_binary(&path, &endpoint, &["--web.enable-lifecycle"]);
+    let (process, url) = common::process::start_on_targets_file(&path, &endpoint, &["--web.enable-lifecycle"]);
     let up = |copy: &str| {
         format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("copy", copy), ("collector", "export_tasks")]))
     };
@@ -461,11 +447,8 @@ async fn a_slow_sts_does_not_reorder_duplicates() {
     let endpoint = running.endpoint_url();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("targets.yml");
-    let targets = format!(
-        "targets:\n  - regions: [us-west-2]\n  - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n"
-    );
-    std::fs::write(&path, targets).unwrap();
-    let (process, url) = start_binary(&path, &endpoint, &[]);
+    std::fs::write(&path, duplicates()).unwrap();
+    let (process, url) = common::process::start_on_targets_file(&path, &endpoint, &[]);
     let up = |copy: &str| {
         format!("ads_up{{{}}}", unit(ACCOUNT, "us-west-2", &[("copy", copy), ("collector", "export_tasks")]))
     };
@@ -524,7 +507,7 @@ async fn the_landing_page_puts_what_needs_a_look_first() {
          - account_id: '{ACCOUNT}'\n    labels: {{copy: 'yes'}}\n    regions: [us-west-2]\n"
     );
     std::fs::write(&path, &good).unwrap();
-    let (_process, url) = start_binary(&path, &endpoint, &["--web.enable-lifecycle"]);
+    let (_process, url) = common::process::start_on_targets_file(&path, &endpoint, &["--web.enable-lifecycle"]);
     let series = |name: &str, account: &str| {
         format!("{name}{{{}}}", unit(account, "us-west-2", &[("copy", ""), ("collector", "export_tasks")]))
     };

@@ -109,3 +109,21 @@ pub fn start_exporter(args: &[&str]) -> (Running, String) {
         .args(args);
     start_and_read(exporter, "message=\"serving metrics\" addr=", false)
 }
+
+/// The exporter binary collecting the targets file `path` from the simulator at `endpoint` every
+/// 200 ms, with `more` flags; and its base URL.
+pub fn start_on_targets_file(path: &std::path::Path, endpoint: &str, more: &[&str]) -> (Running, String) {
+    let mut args = vec![
+        "--config.file",
+        path.to_str().unwrap(),
+        "--aws.endpoint-url",
+        endpoint,
+        "--aws.sts-endpoint-url",
+        endpoint,
+        "--collector.interval",
+        "200ms",
+    ];
+    args.extend_from_slice(more);
+    let (process, addr) = tokio::task::block_in_place(|| start_exporter(&args));
+    (process, format!("http://{addr}"))
+}
